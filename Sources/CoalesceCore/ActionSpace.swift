@@ -1,0 +1,106 @@
+/// A named, finite, ordered set of coalescing settings: the actions a policy chooses among.
+///
+/// Actions are identified by their index. Order matters: it runs from least to most
+/// moderation for the static settings (so "one step" is meaningful to the `Guard`),
+/// followed by the adaptive (driver-run) settings.
+public struct ActionSpace: Sendable, Hashable, Codable {
+    /// A short identifier, e.g. `bare-metal-16`.
+    public var name: String
+    /// How many layers each setting configures.
+    public var layerCount: Int
+    /// The settings, indexed by action id.
+    public var settings: [CoalescingSetting]
+
+    public init(name: String, settings: [CoalescingSetting]) throws(ActionSpaceError) {
+        guard let first = settings.first else { throw .empty(name) }
+        let layerCount = first.layers.count
+        for (i, s) in settings.enumerated() where s.layers.count != layerCount {
+            throw .inconsistentLayers(name, index: i, expected: layerCount, found: s.layers.count)
+        }
+        var seen: [CoalescingSetting: Int] = [:]
+        for (i, s) in settings.enumerated() {
+            if let j = seen[s] { throw .duplicate(name, first: j, second: i) }
+            seen[s] = i
+        }
+        self.name = name
+        self.layerCount = layerCount
+        self.settings = settings
+    }
+
+    /// Number of actions.
+    public var count: Int { settings.count }
+
+    /// The action id of `setting`, if the space contains it.
+    public func index(of setting: CoalescingSetting) -> Int? {
+        settings.firstIndex(of: setting)
+    }
+
+    /// This space with `extra` settings appended (those not already present), renamed.
+    public func extended(with extra: [CoalescingSetting]) throws(ActionSpaceError) -> ActionSpace {
+        var all = settings
+        for s in extra where !all.contains(s) { all.append(s) }
+        if all.count == settings.count { return self }
+        return try ActionSpace(name: name + "+\(all.count - settings.count)", settings: all)
+    }
+
+    /// The static (non-adaptive) RX settings used for the bare-metal space, from
+    /// no moderation to heavy moderation: (rx-usecs, rx-frames).
+    public static let bareMetalStaticGrid: [(UInt32, UInt32)] = [
+        (0, 1), (2, 4), (4, 8), (8, 16), (16, 32), (24, 48), (32, 64), (50, 64),
+        (64, 128), (100, 128), (128, 256), (256, 256),
+    ]
+
+    /// The default bare-metal space (16 actions): 12 static RX settings
+    /// (`bareMetalStaticGrid`), DIM EQE, DIM CQE, Intel ITR, and a software-only
+    /// action (rx-usecs 8 with `napi_defer_hard_irqs` 2 and `gro_flush_timeout` 50 µs).
+    /// TX moderation stays at tx-usecs 16 / tx-frames 32 throughout.
+    public static let bareMetal: ActionSpace = {
+        var settings: [CoalescingSetting] = bareMetalStaticGrid.map { usecs, frames in
+            CoalescingSetting(layers: [LayerSetting(rxUsecs: usecs, rxFrames: frames, txUsecs: 16, txFrames: 32)])
+        }
+        for algorithm in [AdaptiveAlgorithm.dimEQE, .dimCQE, .intelITR] {
+            settings.append(CoalescingSetting(layers: [LayerSetting(
+                rxUsecs: 8, rxFrames: 16, txUsecs: 16, txFrames: 32, adaptiveRx: algorithm)]))
+        }
+        settings.append(CoalescingSetting(layers: [LayerSetting(
+            rxUsecs: 8, rxFrames: 16, txUsecs: 16, txFrames: 32,
+            groFlushTimeoutNs: 50_000, napiDeferHardIrqs: 2)]))
+        return try! ActionSpace(name: "bare-metal-16", settings: settings)
+    }()
+
+    /// The default two-layer virtualized space (16 actions): the physical NIC's
+    /// rx-usecs in {0, 16, 64, DIM} × the virtual NIC's rx-usecs in {0, 16, 64, DIM},
+    /// with rx-frames scaled alongside (1, 32, 128; DIM EQE for the adaptive entry).
+    public static let virtualized: ActionSpace = {
+        let options: [LayerSetting] = [
+            LayerSetting(rxUsecs: 0, rxFrames: 1, txUsecs: 16, txFrames: 32),
+            LayerSetting(rxUsecs: 16, rxFrames: 32, txUsecs: 16, txFrames: 32),
+            LayerSetting(rxUsecs: 64, rxFrames: 128, txUsecs: 16, txFrames: 32),
+            LayerSetting(rxUsecs: 8, rxFrames: 16, txUsecs: 16, txFrames: 32, adaptiveRx: .dimEQE),
+        ]
+        var settings: [CoalescingSetting] = []
+        for nic in options { for vnic in options { settings.append(CoalescingSetting(layers: [nic, vnic])) } }
+        return try! ActionSpace(name: "virtualized-16", settings: settings)
+    }()
+
+    /// The default space for a target with `layerCount` layers.
+    public static func defaultSpace(layerCount: Int) -> ActionSpace {
+        layerCount >= 2 ? virtualized : bareMetal
+    }
+}
+
+/// Errors building an `ActionSpace`.
+public enum ActionSpaceError: Error, Equatable, CustomStringConvertible {
+    case empty(String)
+    case inconsistentLayers(String, index: Int, expected: Int, found: Int)
+    case duplicate(String, first: Int, second: Int)
+
+    public var description: String {
+        switch self {
+        case .empty(let n): return "action space '\(n)' has no settings"
+        case .inconsistentLayers(let n, let i, let e, let f):
+            return "action space '\(n)': action \(i) sets \(f) layer(s), the others \(e)"
+        case .duplicate(let n, let a, let b): return "action space '\(n)': actions \(a) and \(b) are the same setting"
+        }
+    }
+}
