@@ -1,0 +1,263 @@
+/// A trained model as a `Policy`: picks the action with the highest score
+/// (Q-value, or logit for behaviour cloning), ties to the lowest action id.
+///
+/// Inference is plain Swift (CoalesceCore links no BLAS) over weights laid out
+/// for it at load time and buffers allocated once, so a decision allocates
+/// nothing. Scores match the trainer's batched BLAS forward pass to within float
+/// rounding (the summation order differs).
+public struct ModelPolicy: Policy {
+    /// The model's metadata.
+    public let metadata: ModelMetadata
+    public let identity: String
+    private let evaluator: ModelEvaluator
+    private var scratch: [Float]
+    private var output: [Float]
+
+    /// A policy from a decoded (and therefore verified) model file.
+    public init(model: ModelFile, identity: String? = nil) throws(ModelFileError) {
+        try model.validate()
+        self.metadata = model.metadata
+        self.evaluator = ModelEvaluator(model)
+        self.identity = identity ?? "model(\(model.metadata.algorithm),\(model.metadata.kind.rawValue))"
+        self.scratch = [Float](repeating: 0, count: evaluator.scratchCount)
+        self.output = [Float](repeating: 0, count: evaluator.actionCount)
+    }
+
+    /// Number of state features the model reads.
+    public var featureCount: Int { evaluator.featureCount }
+    /// Number of actions it scores.
+    public var actionCount: Int { evaluator.actionCount }
+
+    public mutating func decide(_ context: DecisionContext) throws(PolicyError) -> Decision {
+        guard context.actionSpace.count == evaluator.actionCount else {
+            throw .actionOutOfRange(evaluator.actionCount - 1, count: context.actionSpace.count)
+        }
+        return Decision(action: try greedyAction(context.state), probability: 1)
+    }
+
+    /// The best-scoring allowed action for a raw (unnormalised) state.
+    public mutating func greedyAction(_ state: [Float]) throws(PolicyError) -> Int {
+        try Self.check(state, featureCount: evaluator.featureCount)
+        let evaluator = self.evaluator
+        let action = state.withUnsafeBufferPointer { s in
+            scratch.withUnsafeMutableBufferPointer { work in
+                output.withUnsafeMutableBufferPointer { out in
+                    evaluator.evaluate(s.baseAddress!, scratch: work.baseAddress!, output: out.baseAddress!)
+                }
+            }
+        }
+        guard action >= 0 else { throw .nonFiniteOutput("\(identity): every score is NaN") }
+        return action
+    }
+
+    /// Per-action scores for `context.state`; actions a BCQ filter rules out score −∞.
+    public func scores(_ context: DecisionContext) throws(PolicyError) -> [Double]? {
+        let (q, allowed) = try evaluate(context.state)
+        return q.indices.map { allowed[$0] ? Double(q[$0]) : -Double.infinity }
+    }
+
+    /// The raw network / table outputs for a raw state and which actions the
+    /// model's action filter allows (all of them without a filter).
+    public func evaluate(_ state: [Float]) throws(PolicyError) -> (scores: [Float], allowed: [Bool]) {
+        try Self.check(state, featureCount: evaluator.featureCount)
+        var work = [Float](repeating: 0, count: evaluator.scratchCount)
+        var out = [Float](repeating: 0, count: evaluator.actionCount)
+        let evaluator = self.evaluator
+        let allowed: [Bool] = state.withUnsafeBufferPointer { s in
+            work.withUnsafeMutableBufferPointer { w in
+                out.withUnsafeMutableBufferPointer { o in
+                    _ = evaluator.evaluate(s.baseAddress!, scratch: w.baseAddress!, output: o.baseAddress!)
+                    return evaluator.allowedActions(scratch: w.baseAddress!)
+                }
+            }
+        }
+        return (out, allowed)
+    }
+
+    private static func check(_ state: [Float], featureCount: Int) throws(PolicyError) {
+        guard state.count == featureCount else { throw .stateLength(expected: featureCount, found: state.count) }
+        if let i = state.firstIndex(where: { !$0.isFinite }) { throw .nonFiniteState(index: i) }
+    }
+}
+
+/// The immutable, inference-ready form of a model: weights transposed so that each
+/// dense layer is a sequence of contiguous axpy updates (vectorisable without
+/// reassociating a reduction), normalisation and discretisation unpacked.
+final class ModelEvaluator: @unchecked Sendable {
+    // @unchecked: every stored property is written once in init and only read afterwards.
+    let featureCount: Int
+    let actionCount: Int
+    /// Floats of scratch space `evaluate` needs.
+    let scratchCount: Int
+    private let mean: UnsafeMutablePointer<Float>
+    private let scale: UnsafeMutablePointer<Float>
+    private let body: Body
+    private let filter: Network?
+    private let logThreshold: Float
+
+    private enum Body {
+        case table(Table)
+        case network(Network)
+    }
+
+    private struct Table {
+        let featureIndices: [Int]
+        let edges: [[Float]]
+        let values: UnsafeMutablePointer<Float>
+    }
+
+    /// A dense ReLU network with transposed weights: layer l's matrix is inputs × outputs.
+    private struct Network {
+        let sizes: [Int]
+        let weights: UnsafeMutablePointer<Float>
+        let weightOffsets: [Int]
+        let biasOffsets: [Int]
+        let maxWidth: Int
+
+        init(shape: MLPShape, parameters: [Float]) {
+            sizes = shape.layerSizes
+            weights = .allocate(capacity: parameters.count)
+            var wo: [Int] = [], bo: [Int] = []
+            for l in 0..<shape.layerCount {
+                let n = sizes[l], m = sizes[l + 1]
+                let w = shape.weightOffset(l), b = shape.biasOffset(l)
+                for o in 0..<m { for i in 0..<n { weights[w + i * m + o] = parameters[w + o * n + i] } }
+                for o in 0..<m { weights[b + o] = parameters[b + o] }
+                wo.append(w); bo.append(b)
+            }
+            weightOffsets = wo
+            biasOffsets = bo
+            maxWidth = sizes.max()!
+        }
+
+        /// Runs the network on `input` using `a` and `b` (maxWidth each) as ping-pong
+        /// buffers; the result is written to `output`.
+        @inline(__always)
+        func forward(_ input: UnsafePointer<Float>, _ a: UnsafeMutablePointer<Float>, _ b: UnsafeMutablePointer<Float>,
+                     output: UnsafeMutablePointer<Float>) {
+            var source = UnsafePointer(input)
+            let last = sizes.count - 2
+            for l in 0...last {
+                let n = sizes[l], m = sizes[l + 1]
+                let target = l == last ? output : (l % 2 == 0 ? a : b)
+                let w = UnsafePointer(weights + weightOffsets[l])
+                target.update(from: weights + biasOffsets[l], count: m)
+                for i in 0..<n {
+                    let x = source[i]
+                    if x == 0 { continue }
+                    let row = w + i * m
+                    for o in 0..<m { target[o] += x * row[o] }
+                }
+                if l != last { for o in 0..<m where !(target[o] > 0) { target[o] = 0 } }
+                source = UnsafePointer(target)
+            }
+        }
+    }
+
+    init(_ model: ModelFile) {
+        let m = model.metadata
+        featureCount = m.featureNames.count
+        actionCount = m.actionSpace.count
+        mean = .allocate(capacity: featureCount)
+        scale = .allocate(capacity: featureCount)
+        for i in 0..<featureCount {
+            mean[i] = m.normalisation.mean[i]
+            scale[i] = m.normalisation.scale[i]
+        }
+        switch m.kind {
+        case .qTable:
+            let q = model.tensor("q_table")!
+            let values = UnsafeMutablePointer<Float>.allocate(capacity: q.count)
+            values.initialize(from: q, count: q.count)
+            let d = m.discretisation!
+            body = .table(Table(featureIndices: d.featureIndices, edges: d.edges, values: values))
+            filter = nil
+            scratchCount = featureCount + actionCount
+        case .mlp:
+            let net = Network(shape: m.network!, parameters: model.tensor("q_network")!)
+            body = .network(net)
+            if let shape = m.behaviourNetwork, let p = model.tensor("behaviour_network") {
+                filter = Network(shape: shape, parameters: p)
+            } else {
+                filter = nil
+            }
+            let width = max(net.maxWidth, filter?.maxWidth ?? 0)
+            scratchCount = featureCount + 2 * width + actionCount
+        }
+        let tau = m.actionFilterThreshold ?? 0
+        logThreshold = tau > 0 ? Float(CoreMath.log(tau)) : -Float.infinity
+    }
+
+    deinit {
+        mean.deallocate()
+        scale.deallocate()
+        switch body {
+        case .table(let t): t.values.deallocate()
+        case .network(let n): n.weights.deallocate()
+        }
+        filter?.weights.deallocate()
+    }
+
+    /// Scores the raw state into `output` (actionCount values) and returns the best
+    /// allowed action (−1 if every score is NaN). After the call, for a filtered
+    /// model, the last actionCount floats of `scratch` hold the behaviour logits.
+    @inline(__always)
+    func evaluate(_ state: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+                  output: UnsafeMutablePointer<Float>) -> Int {
+        let x = scratch
+        switch body {
+        case .table(let t):
+            var cell = 0, stride = 1
+            for k in 0..<t.featureIndices.count {
+                let f = t.featureIndices[k]
+                let v = (state[f] - mean[f]) / scale[f]
+                let e = t.edges[k]
+                var bin = 0
+                while bin < e.count && e[bin] <= v { bin += 1 }
+                cell += bin * stride
+                stride *= e.count + 1
+            }
+            output.update(from: t.values + cell * actionCount, count: actionCount)
+            return Self.argmax(output, actionCount, allowedLogits: nil, logThreshold: logThreshold)
+        case .network(let net):
+            for i in 0..<featureCount { x[i] = (state[i] - mean[i]) / scale[i] }
+            let a = scratch + featureCount, b = a + net.maxWidth
+            net.forward(x, a, b, output: output)
+            guard let filter else { return Self.argmax(output, actionCount, allowedLogits: nil, logThreshold: logThreshold) }
+            let logits = scratch + featureCount + 2 * max(net.maxWidth, filter.maxWidth)
+            filter.forward(x, a, b, output: logits)
+            return Self.argmax(output, actionCount, allowedLogits: logits, logThreshold: logThreshold)
+        }
+    }
+
+    /// Which actions the filter allows, from the logits `evaluate` left in `scratch`.
+    func allowedActions(scratch: UnsafeMutablePointer<Float>) -> [Bool] {
+        guard let filter, case .network(let net) = body else { return Array(repeating: true, count: actionCount) }
+        let logits = scratch + featureCount + 2 * max(net.maxWidth, filter.maxWidth)
+        var best = -Float.infinity
+        for a in 0..<actionCount { best = max(best, logits[a]) }
+        return (0..<actionCount).map { logits[$0] - best >= logThreshold }
+    }
+
+    @inline(__always)
+    private static func argmax(_ q: UnsafeMutablePointer<Float>, _ count: Int, allowedLogits: UnsafeMutablePointer<Float>?,
+                               logThreshold: Float) -> Int {
+        var best = -1
+        var bestValue = -Float.infinity
+        if let logits = allowedLogits {
+            var top = -Float.infinity
+            for a in 0..<count where logits[a] > top { top = logits[a] }
+            for a in 0..<count where logits[a] - top >= logThreshold && (best < 0 || q[a] > bestValue) {
+                best = a
+                bestValue = q[a]
+            }
+        } else {
+            for a in 0..<count where best < 0 || q[a] > bestValue {
+                if q[a].isNaN { continue }
+                best = a
+                bestValue = q[a]
+            }
+        }
+        return best
+    }
+}
