@@ -102,11 +102,11 @@ public struct ControlLoop<T: Target, P: Policy> {
             let first = try target.sample()
             initialSetting = first.observation.setting
             _ = extractor.next(first.observation)
-            current = space.index(of: first.observation.setting)
         }
         if let initial = initialSetting, space.index(of: initial) == nil {
             space = (try? space.extended(with: [initial])) ?? space
         }
+        if step == 0, let initial = initialSetting { current = space.index(of: initial) }
         for _ in 0..<steps {
             if shouldStop() { break }
             try stepOnce(space: space, decide: true, onRecord: onRecord)
@@ -134,6 +134,7 @@ public struct ControlLoop<T: Target, P: Policy> {
 
         // Complete the previous step's record with what this interval measured.
         if var prev = pending, let f = features {
+            prev.timeout = !decide
             prev.components = RewardComponents(
                 metrics: f.metrics, truth: sample.truth, changed: prev.previousAction != prev.action)
             prev.reward = config.objective.reward(prev.components)
