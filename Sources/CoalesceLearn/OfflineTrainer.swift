@@ -1,0 +1,174 @@
+import CoalesceCore
+
+/// The outcome of a training run: everything a model file needs, plus the history.
+public struct TrainingResult: Sendable {
+    public var configuration: TrainingConfiguration
+    public var kind: ModelKind
+    public var normalisation: FeatureNormalisation
+    public var rewardScale: Double
+    public var network: MLPShape?
+    public var parameters: [Float]
+    public var behaviourNetwork: MLPShape?
+    public var behaviourParameters: [Float]?
+    public var discretisation: StateDiscretisation?
+    /// Per epoch (or per tabular sweep) figures.
+    public var history: [EpochReport]
+    /// Epoch whose parameters were kept (the best validation loss).
+    public var bestEpoch: Int
+    public var stoppedEarly: Bool
+    public var trainingRows: Int
+    public var validationRows: Int
+    /// How many split units (episodes, or episode segments) the split used.
+    public var splitUnits: Int
+    public var gradientSteps: Int
+
+    /// The model file for this result.
+    public func modelFile(featureNames: [String], actionSpace: ActionSpace, objective: Objective,
+                          datasets: [DatasetFingerprint], createdAtEpoch: Int64, toolVersion: String,
+                          summary: [String: Double] = [:]) throws(LearnError) -> ModelFile {
+        var tensors: [TensorInfo] = []
+        var arrays: [[Float]] = []
+        switch kind {
+        case .qTable:
+            tensors.append(TensorInfo(name: "q_table", count: parameters.count))
+            arrays.append(parameters)
+        case .mlp:
+            tensors.append(TensorInfo(name: "q_network", count: parameters.count))
+            arrays.append(parameters)
+            if let b = behaviourParameters {
+                tensors.append(TensorInfo(name: "behaviour_network", count: b.count))
+                arrays.append(b)
+            }
+        }
+        let metadata = ModelMetadata(
+            kind: kind, featureNames: featureNames, normalisation: normalisation, actionSpace: actionSpace,
+            objective: objective, algorithm: configuration.algorithm.rawValue,
+            hyperParameters: configuration.hyperParameters, datasets: datasets, createdAtEpoch: createdAtEpoch,
+            toolVersion: toolVersion, rewardScale: rewardScale, network: network, behaviourNetwork: behaviourNetwork,
+            actionFilterThreshold: behaviourNetwork == nil ? nil : Double(configuration.bcqThreshold),
+            discretisation: discretisation, tensors: tensors, trainingSummary: summary)
+        let model = ModelFile(metadata: metadata, tensors: arrays)
+        do { try model.validate() } catch { throw .invalidData("trained model is inconsistent: \(error)") }
+        return model
+    }
+}
+
+/// Runs one training job end to end: normalisation, reward scaling, the chosen
+/// algorithm with per-epoch validation and early stopping.
+public enum OfflineTrainer {
+    /// Trains on `training` and validates on `validation` (raw features, rewards in
+    /// objective units). `progress` is called after every epoch and every ~2 % of steps.
+    public static func train(
+        training rawTraining: OfflineDataset, validation rawValidation: OfflineDataset,
+        configuration: TrainingConfiguration, splitUnits: Int = 0,
+        progress: ((TrainingProgress) -> Void)? = nil
+    ) throws(LearnError) -> TrainingResult {
+        try configuration.validate()
+        guard rawTraining.count > 0 else { throw .invalidData("no training transitions") }
+        let normalisation = rawTraining.featureNormalisation()
+        let rewardScale = rawTraining.rewardScale
+        let training = rawTraining.normalised(normalisation).scaled(by: Float(1 / rewardScale))
+        let validation = rawValidation.normalised(normalisation).scaled(by: Float(1 / rewardScale))
+        var result = TrainingResult(
+            configuration: configuration, kind: .mlp, normalisation: normalisation, rewardScale: rewardScale,
+            network: nil, parameters: [], behaviourNetwork: nil, behaviourParameters: nil, discretisation: nil,
+            history: [], bestEpoch: 0, stoppedEarly: false, trainingRows: training.count,
+            validationRows: validation.count, splitUnits: splitUnits, gradientSteps: 0)
+
+        if configuration.algorithm.isTabular {
+            let d = TabularLearner.learnDiscretisation(training, bins: configuration.binsPerFeature, maxCells: configuration.maxCells)
+            var learner = TabularLearner(data: training, discretisation: d, gamma: configuration.gamma,
+                                         conservativeAlpha: configuration.algorithm == .tabularCQL ? configuration.cqlAlpha : nil)
+            var history: [EpochReport] = []
+            let sweeps = learner.fit(maxSweeps: configuration.maxSweeps) { sweep, change in
+                history.append(EpochReport(epoch: sweep, trainingLoss: Double(change), validationLoss: .nan, validationTDError: .nan))
+                progress?(TrainingProgress(step: sweep, totalSteps: configuration.maxSweeps, epoch: sweep, lastReport: history.last))
+            }
+            let td = learner.tdError(on: validation)
+            if !history.isEmpty { history[history.count - 1].validationTDError = td; history[history.count - 1].validationLoss = td }
+            result.kind = .qTable
+            result.discretisation = d
+            result.parameters = learner.finalValues()
+            result.history = history
+            result.bestEpoch = sweeps
+            return result
+        }
+
+        var behaviour: MLP?
+        var stepsDone = 0
+        let stepsPerEpoch = configuration.stepsPerEpoch ?? max(50, training.count / configuration.batchSize)
+        let phases = configuration.algorithm == .bcq ? 2 : 1
+        let totalSteps = stepsPerEpoch * configuration.epochs * phases
+        if configuration.algorithm == .bcq {
+            var bc = configuration
+            bc.algorithm = .behaviourCloning
+            let learner = try NetworkLearner(data: training, configuration: bc)
+            let phase = runEpochs(learner, validation: validation, stepsPerEpoch: stepsPerEpoch, stepOffset: 0,
+                                  totalSteps: totalSteps, progress: progress)
+            stepsDone += phase.steps
+            behaviour = learner.online
+            result.behaviourNetwork = learner.online.shape
+            result.behaviourParameters = learner.online.parameterArray
+        }
+        let learner = try NetworkLearner(data: training, configuration: configuration, behaviour: behaviour)
+        learner.behaviourForValidation = behaviour
+        let phase = runEpochs(learner, validation: validation, stepsPerEpoch: stepsPerEpoch, stepOffset: stepsDone,
+                              totalSteps: totalSteps, progress: progress)
+        result.network = learner.online.shape
+        result.parameters = learner.online.parameterArray
+        result.history = phase.history
+        result.bestEpoch = phase.bestEpoch
+        result.stoppedEarly = phase.stoppedEarly
+        result.gradientSteps = stepsDone + phase.steps
+        if result.parameters.contains(where: { !$0.isFinite }) {
+            throw .diverged("non-finite network parameters after \(result.gradientSteps) steps; lower --learning-rate or raise --gamma margin")
+        }
+        return result
+    }
+
+    /// Epoch loop with validation, early stopping and restoring the best parameters.
+    private static func runEpochs(
+        _ learner: NetworkLearner, validation: OfflineDataset, stepsPerEpoch: Int, stepOffset: Int, totalSteps: Int,
+        progress: ((TrainingProgress) -> Void)?
+    ) -> (history: [EpochReport], bestEpoch: Int, stoppedEarly: Bool, steps: Int) {
+        let configuration = learner.configuration
+        var history: [EpochReport] = []
+        var best = Double.infinity, bestEpoch = 0, bestParameters = learner.online.parameterArray
+        var sinceBest = 0, stoppedEarly = false, steps = 0
+        let reportEvery = max(1, totalSteps / 50)
+        for epoch in 1...configuration.epochs {
+            var loss = 0.0
+            for _ in 0..<stepsPerEpoch {
+                loss += learner.step()
+                steps += 1
+                if steps % reportEvery == 0 {
+                    progress?(TrainingProgress(step: stepOffset + steps, totalSteps: totalSteps, epoch: epoch, lastReport: history.last))
+                }
+            }
+            learner.endEpoch()
+            let v = learner.validate(on: validation)
+            let report = EpochReport(epoch: epoch, trainingLoss: loss / Double(stepsPerEpoch), validationLoss: v.loss,
+                                     validationTDError: v.tdError)
+            history.append(report)
+            progress?(TrainingProgress(step: stepOffset + steps, totalSteps: totalSteps, epoch: epoch, lastReport: report))
+            let score = v.loss.isNaN ? report.trainingLoss : v.loss
+            if score < best - 1e-4 * abs(best) || epoch == 1 {
+                best = score
+                bestEpoch = epoch
+                bestParameters = learner.online.parameterArray
+                sinceBest = 0
+            } else {
+                sinceBest += 1
+                if configuration.patience > 0 && sinceBest >= configuration.patience && !v.loss.isNaN {
+                    stoppedEarly = true
+                    break
+                }
+            }
+        }
+        // Behaviour cloning keeps its best held-out epoch. For Q-learning the TD loss
+        // is not a measure of policy quality (it grows as values propagate), so the
+        // final parameters are kept and early stopping only ends a plateau.
+        if configuration.algorithm == .behaviourCloning { learner.online.load(bestParameters) } else { bestEpoch = history.count }
+        return (history, bestEpoch, stoppedEarly, steps)
+    }
+}
