@@ -82,12 +82,14 @@ public struct ControlLoop<T: Target, P: Policy> {
     private var step = 0
     private var summary = LoopSummary()
     private var segment = 0
+    private var space: ActionSpace
 
     public init(target: T, policy: P, config: ControlLoopConfig) {
         self.target = target
         self.policy = policy
         self.config = config
         self.actionSpace = config.actionSpace
+        self.space = config.actionSpace
         self.guardrail = Guard(config: config.guardConfig)
     }
 
@@ -97,22 +99,37 @@ public struct ControlLoop<T: Target, P: Policy> {
     public mutating func run(
         steps: Int, onRecord: (StepRecord) throws -> Void = { _ in }, shouldStop: () -> Bool = { false }
     ) throws -> LoopSummary {
-        var space = actionSpace
-        if initialSetting == nil {
-            let first = try target.sample()
-            initialSetting = first.observation.setting
-            _ = extractor.next(first.observation)
-        }
-        if let initial = initialSetting, space.index(of: initial) == nil {
-            space = (try? space.extended(with: [initial])) ?? space
-        }
-        if step == 0, let initial = initialSetting { current = space.index(of: initial) }
+        try begin()
         for _ in 0..<steps {
             if shouldStop() { break }
-            try stepOnce(space: space, decide: true, onRecord: onRecord)
+            try step(onRecord: onRecord)
         }
-        // Measure the last decision's interval, then close the episode.
-        if pending != nil && !shouldStop() { try stepOnce(space: space, decide: false, onRecord: onRecord) }
+        try finish(measureLast: !shouldStop(), onRecord: onRecord)
+        return summary
+    }
+
+    /// Takes the first sample and remembers the setting in effect (the fallback).
+    /// Called by `run`; call it yourself when driving the loop step by step.
+    public mutating func begin() throws {
+        guard initialSetting == nil else { return }
+        let first = try target.sample()
+        initialSetting = first.observation.setting
+        _ = extractor.next(first.observation)
+        space = recordedActionSpace
+        current = space.index(of: first.observation.setting)
+    }
+
+    /// One control step: advance, sample, decide, guard, apply; emits the previous
+    /// step's record once this interval has measured it.
+    public mutating func step(onRecord: (StepRecord) throws -> Void = { _ in }) throws {
+        try stepOnce(space: space, decide: true, onRecord: onRecord)
+    }
+
+    /// Ends the episode: optionally measures the last decision's interval, then
+    /// emits the last record with `timeout` set. Returns the totals.
+    @discardableResult
+    public mutating func finish(measureLast: Bool = true, onRecord: (StepRecord) throws -> Void = { _ in }) throws -> LoopSummary {
+        if pending != nil && measureLast { try stepOnce(space: space, decide: false, onRecord: onRecord) }
         if var last = pending {
             last.timeout = true
             try emit(last, onRecord)
@@ -120,6 +137,9 @@ public struct ControlLoop<T: Target, P: Policy> {
         }
         return summary
     }
+
+    /// Totals so far.
+    public var totals: LoopSummary { summary }
 
     private mutating func emit(_ record: StepRecord, _ onRecord: (StepRecord) throws -> Void) throws {
         summary.totalReward += record.reward
