@@ -57,17 +57,34 @@ public enum DimProfileTable: String, Sendable, CaseIterable {
 
     /// The table's five profiles, least moderation first.
     public var profiles: [DimProfile] {
-        let pairs: [(UInt32, UInt32)]
         switch self {
-        // NET_DIM_DEFAULT_RX_CQ_PKTS_FROM_EQE = 256
-        case .rxEQE: pairs = [(1, 256), (8, 256), (64, 256), (128, 256), (256, 256)]
-        case .rxCQE: pairs = [(2, 256), (8, 128), (16, 64), (32, 64), (64, 64)]
-        // NET_DIM_DEFAULT_TX_CQ_PKTS_FROM_EQE = 128
-        case .txEQE: pairs = [(1, 128), (8, 128), (32, 128), (64, 128), (128, 128)]
-        case .txCQE: pairs = [(5, 128), (8, 64), (16, 32), (32, 32), (64, 32)]
+        case .rxEQE: return Self.rxEQEProfiles
+        case .rxCQE: return Self.rxCQEProfiles
+        case .txEQE: return Self.txEQEProfiles
+        case .txCQE: return Self.txCQEProfiles
         }
-        return pairs.map { DimProfile(usecs: $0.0, packets: $0.1) }
     }
+
+    /// The profile at `index` (0...4), without going through an array.
+    public func profile(at index: Int) -> DimProfile {
+        precondition((0..<Self.profileCount).contains(index), "DIM profile index \(index) outside 0...4")
+        switch self {
+        case .rxEQE: return Self.rxEQEProfiles[index]
+        case .rxCQE: return Self.rxCQEProfiles[index]
+        case .txEQE: return Self.txEQEProfiles[index]
+        case .txCQE: return Self.txCQEProfiles[index]
+        }
+    }
+
+    private static func table(_ pairs: [(UInt32, UInt32)]) -> [DimProfile] {
+        pairs.map { DimProfile(usecs: $0.0, packets: $0.1) }
+    }
+
+    // NET_DIM_DEFAULT_RX_CQ_PKTS_FROM_EQE = 256, NET_DIM_DEFAULT_TX_CQ_PKTS_FROM_EQE = 128.
+    private static let rxEQEProfiles = table([(1, 256), (8, 256), (64, 256), (128, 256), (256, 256)])
+    private static let rxCQEProfiles = table([(2, 256), (8, 128), (16, 64), (32, 64), (64, 64)])
+    private static let txEQEProfiles = table([(1, 128), (8, 128), (32, 128), (64, 128), (128, 128)])
+    private static let txCQEProfiles = table([(5, 128), (8, 64), (16, 32), (32, 32), (64, 32)])
 
     /// The timer semantic the table is meant for.
     public var timerMode: DimTimerMode {
@@ -186,11 +203,14 @@ public struct NetDIM: Sendable {
     public let table: DimProfileTable
     /// How the driver's profile-applying work item is modelled.
     public let application: DimProfileApplication
-    /// The profiles of `table` (cached).
-    public let profiles: [DimProfile]
 
-    /// `dim->profile_ix`: the index of the current profile in `profiles`.
-    public private(set) var profileIndex: Int
+    /// `dim->profile_ix`: the index of the current profile in `table.profiles`.
+    public private(set) var profileIndex: Int {
+        didSet { profile = table.profile(at: profileIndex) }
+    }
+    /// The profile in effect (`table.profile(at: profileIndex)`, kept as a plain value
+    /// so that the struct holds no reference and copies cost nothing).
+    public private(set) var profile: DimProfile
     /// `dim->tune_state`.
     public private(set) var tuneState: DimTuneState
     /// `dim->state`.
@@ -214,9 +234,6 @@ public struct NetDIM: Sendable {
     private var startBytes: UInt32
     private var startEvents: UInt16
 
-    /// The profile in effect.
-    public var profile: DimProfile { profiles[profileIndex] }
-
     /// A DIM instance as a driver sets it up: the state zeroed (`DIM_START_MEASURE`,
     /// `DIM_PARKING_ON_TOP`, all counters and `prev_stats` zero) and the profile index
     /// at the table default (1).
@@ -229,8 +246,9 @@ public struct NetDIM: Sendable {
                 application: DimProfileApplication = .beforeNextSample) {
         self.table = table
         self.application = application
-        self.profiles = table.profiles
-        self.profileIndex = min(max(startIndex, 0), DimProfileTable.profileCount - 1)
+        let index = min(max(startIndex, 0), DimProfileTable.profileCount - 1)
+        self.profileIndex = index
+        self.profile = table.profile(at: index)
         self.tuneState = .parkingOnTop
         self.measurementState = .startMeasure
         self.stepsRight = 0
