@@ -1,0 +1,107 @@
+import Testing
+@testable import CoalesceCore
+
+@Suite struct ModelPolicyTests {
+    /// Straightforward Double-precision forward pass of the stored (PyTorch-layout) weights.
+    func reference(_ model: ModelFile, _ state: [Float], tensor: String = "q_network") -> [Double] {
+        let m = model.metadata
+        let shape = tensor == "q_network" ? m.network! : m.behaviourNetwork!
+        let p = model.tensor(tensor)!
+        var x = state.indices.map { Double(m.normalisation.apply(state[$0], feature: $0)) }
+        for l in 0..<shape.layerCount {
+            let n = shape.layerSizes[l], out = shape.layerSizes[l + 1]
+            var y = [Double](repeating: 0, count: out)
+            for o in 0..<out {
+                var s = Double(p[shape.biasOffset(l) + o])
+                for i in 0..<n { s += Double(p[shape.weightOffset(l) + o * n + i]) * x[i] }
+                y[o] = l == shape.layerCount - 1 ? s : max(0, s)
+            }
+            x = y
+        }
+        return x
+    }
+
+    @Test func mlpScoresMatchAReferenceForwardPass() throws {
+        let model = SampleModels.mlp()
+        let policy = try ModelPolicy(model: model)
+        var g = SeededGenerator(seed: 3)
+        for _ in 0..<50 {
+            let s = SampleModels.state(&g)
+            let (scores, allowed) = try policy.evaluate(s)
+            let expected = reference(model, s)
+            for a in scores.indices { #expect(abs(Double(scores[a]) - expected[a]) <= 1e-5 * max(1, abs(expected[a]))) }
+            #expect(allowed.allSatisfy { $0 })
+        }
+    }
+
+    @Test func greedyActionIsTheArgmaxAndDecideAgrees() throws {
+        var policy = try ModelPolicy(model: SampleModels.mlp())
+        var g = SeededGenerator(seed: 4)
+        for step in 0..<30 {
+            let s = SampleModels.state(&g)
+            let scores = try policy.evaluate(s).scores
+            let best = scores.indices.max { scores[$0] < scores[$1] || (scores[$0] == scores[$1] && $0 > $1) }!
+            let context = DecisionContext(step: step, state: s, observation: Observation(timestampNs: 0, setting: ActionSpace.bareMetal.settings[0]), currentAction: nil, actionSpace: .bareMetal)
+            #expect(try policy.decide(context) == Decision(action: best, probability: 1))
+        }
+    }
+
+    @Test func qTablePicksTheBestActionOfTheStatesCell() throws {
+        let model = SampleModels.table()
+        var policy = try ModelPolicy(model: model)
+        let values = model.tensor("q_table")!
+        let actions = ActionSpace.bareMetal.count
+        for (x0, x2, cell) in [(-1.0, -1.0, 0), (0.0, -1.0, 1), (0.5, -1.0, 2), (2.0, 0.0, 5), (-0.6, 3.0, 3)] as [(Float, Float, Int)] {
+            var s = [Float](repeating: 0, count: FeatureExtractor.count)
+            s[0] = x0
+            s[2] = x2
+            let row = Array(values[(cell * actions)..<((cell + 1) * actions)])
+            let best = row.indices.max { row[$0] < row[$1] || (row[$0] == row[$1] && $0 > $1) }!
+            #expect(try policy.greedyAction(s) == best, "state (\(x0), \(x2)) → cell \(cell)")
+        }
+    }
+
+    @Test func bcqFilterNeverPicksADisallowedAction() throws {
+        let model = SampleModels.mlp(filterThreshold: 0.5)
+        var policy = try ModelPolicy(model: model)
+        var g = SeededGenerator(seed: 5)
+        var restricted = 0
+        for _ in 0..<50 {
+            let s = SampleModels.state(&g)
+            let logits = reference(model, s, tensor: "behaviour_network")
+            let top = logits.max()!
+            // π̂_b(a|s) ≥ τ·max π̂_b  ⇔  logit_a − max logit ≥ log τ (margin for float rounding).
+            let clearlyOut = logits.map { $0 - top < -0.6931471805599453 - 1e-4 }
+            let allowed = clearlyOut.map { !$0 }
+            let action = try policy.greedyAction(s)
+            #expect(allowed[action])
+            let scores = reference(model, s)
+            if scores.indices.max(by: { scores[$0] < scores[$1] }) != action { restricted += 1 }
+            let ctx = DecisionContext(step: 0, state: s, observation: Observation(timestampNs: 0, setting: ActionSpace.bareMetal.settings[0]), currentAction: nil, actionSpace: .bareMetal)
+            let reported = try policy.scores(ctx)!
+            for a in reported.indices where clearlyOut[a] { #expect(reported[a] == -.infinity) }
+        }
+        #expect(restricted > 0, "the filter should change some decisions for this model")
+    }
+
+    @Test func saveLoadGivesIdenticalActions() throws {
+        for model in [SampleModels.mlp(), SampleModels.mlp(filterThreshold: 0.3), SampleModels.table()] {
+            var before = try ModelPolicy(model: model)
+            var after = try ModelPolicy(model: try ModelFile.decode(try model.encoded()))
+            var g = SeededGenerator(seed: 6)
+            for _ in 0..<100 {
+                let s = SampleModels.state(&g)
+                #expect(try before.greedyAction(s) == after.greedyAction(s))
+                #expect(try before.evaluate(s).scores == after.evaluate(s).scores)
+            }
+        }
+    }
+
+    @Test func badStatesAreRefusedWithTypedErrors() throws {
+        var policy = try ModelPolicy(model: SampleModels.mlp())
+        #expect(throws: PolicyError.stateLength(expected: 13, found: 3)) { try policy.greedyAction([1, 2, 3]) }
+        var s = [Float](repeating: 0, count: 13)
+        s[4] = .nan
+        #expect(throws: PolicyError.nonFiniteState(index: 4)) { try policy.greedyAction(s) }
+    }
+}
