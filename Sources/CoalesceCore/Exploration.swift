@@ -58,15 +58,18 @@ public struct ExplorationPolicy<Base: Policy>: Policy {
         case .softmax(let temperature):
             let scores = try base.scores(context)
                 ?? (0..<n).map { $0 == baseDecision.action ? 1.0 : 0.0 }
+            // Actions the base does not score (a space extended beyond a model's) are not candidates.
+            let scored = candidates.filter { $0 < scores.count && scores[$0].isFinite }
+            guard !scored.isEmpty else { throw .nonFiniteOutput("no scored action among the allowed ones") }
             let t = max(1e-6, temperature)
-            let top = candidates.map { scores[$0] }.max() ?? 0
+            let top = scored.map { scores[$0] }.max() ?? 0
             var total = 0.0
-            for a in candidates {
+            for a in scored {
                 let w = CoreMath.exp((scores[a] - top) / t)
                 p[a] = w
                 total += w
             }
-            for a in candidates { p[a] /= total }
+            for a in scored { p[a] /= total }
         }
         return p
     }

@@ -92,6 +92,12 @@ public struct ModelMetadata: Sendable, Hashable, Codable {
     public var tensors: [TensorInfo]
     /// Final training figures (e.g. `validation_td_error`), for people.
     public var trainingSummary: [String: Double]
+    /// Whether the training data had latency features (a probe ran, or the simulator).
+    /// A host without a probe must refuse such a model. nil in files that predate the field.
+    public var latencyFeatures: Bool?
+
+    /// True when the model reads latency features and so needs a latency probe.
+    public var usesLatency: Bool { latencyFeatures ?? false }
 
     public init(
         kind: ModelKind, featureNames: [String], normalisation: FeatureNormalisation, actionSpace: ActionSpace,

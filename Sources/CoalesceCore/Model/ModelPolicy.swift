@@ -29,7 +29,9 @@ public struct ModelPolicy: Policy {
     public var actionCount: Int { evaluator.actionCount }
 
     public mutating func decide(_ context: DecisionContext) throws(PolicyError) -> Decision {
-        guard context.actionSpace.count == evaluator.actionCount else {
+        // The loop may extend the model's space (e.g. with the setting found at start, as the
+        // fallback); the model scores, and chooses among, its own first `actionCount` actions.
+        guard context.actionSpace.count >= evaluator.actionCount else {
             throw .actionOutOfRange(evaluator.actionCount - 1, count: context.actionSpace.count)
         }
         return Decision(action: try greedyAction(context.state), probability: 1)

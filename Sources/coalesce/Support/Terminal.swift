@@ -9,7 +9,11 @@ enum Terminal {
     static func error(_ text: String) {
         var line = text
         if !line.hasSuffix("\n") { line += "\n" }
-        _ = line.withCString { fputs($0, stderr) }
+        writeStderr(line)
+    }
+
+    static func writeStderr(_ text: String) {
+        _ = text.withCString { write(STDERR_FILENO, $0, strlen($0)) }
     }
 
     static func monotonicSeconds() -> Double {
@@ -42,11 +46,11 @@ struct ProgressLine {
         let filled = Int(Double(width) * f)
         let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
         let etaText = eta >= 0 ? "ETA \(eta)s" : "ETA ?"
-        _ = "\r\u{1B}[K\(label) [\(bar)] \(Int(f * 100))% \(etaText) \(detail)".withCString { fputs($0, stderr) }
+        Terminal.writeStderr("\r\u{1B}[K\(label) [\(bar)] \(Int(f * 100))% \(etaText) \(detail)")
     }
 
     mutating func finish() {
-        if drawn { _ = "\r\u{1B}[K".withCString { fputs($0, stderr) } }
+        if drawn { Terminal.writeStderr("\r\u{1B}[K") }
         drawn = false
     }
 }

@@ -1,0 +1,100 @@
+import CoalesceCore
+import CoalesceHost
+import CoalesceSim
+
+/// What the agent needs from a target beyond `Target`: putting the original
+/// coalescing back, and knowing which actions the device accepts.
+protocol AgentTarget: Target {
+    /// Whether samples carry latency (a probe runs, or the simulator's ground truth).
+    var latencyAvailable: Bool { get }
+    /// The ids of `space`'s actions the device accepts, and notes on the rest.
+    mutating func acceptedActions(_ space: ActionSpace) throws -> (ids: Set<Int>, notes: [String])
+    /// Restores the settings found when the agent started.
+    mutating func restoreOriginal() throws
+}
+
+/// The simulator as an agent target: accelerated time (the simulation runs as fast
+/// as it can), every action accepted. `--target sim:SCENARIO`.
+struct SimAgentTarget: AgentTarget {
+    var sim: SimTarget
+    private var original: CoalescingSetting?
+
+    init(scenario: Scenario, seed: UInt64) throws {
+        sim = try SimTarget(scenario: scenario, seed: seed)
+    }
+
+    var layerCount: Int { sim.layerCount }
+    var name: String { sim.name }
+    var latencyAvailable: Bool { true }
+
+    mutating func advance(intervalNs: UInt64) throws { try sim.advance(intervalNs: intervalNs) }
+
+    mutating func sample() throws -> Sample {
+        let s = try sim.sample()
+        if original == nil { original = s.observation.setting }
+        return s
+    }
+
+    mutating func apply(_ setting: CoalescingSetting) throws { try sim.apply(setting) }
+
+    mutating func acceptedActions(_ space: ActionSpace) throws -> (ids: Set<Int>, notes: [String]) {
+        (Set(space.settings.indices), [])
+    }
+
+    mutating func restoreOriginal() throws {
+        if let o = original { try sim.apply(o) }
+    }
+}
+
+/// A live Linux interface as an agent target.
+struct HostAgentTarget: AgentTarget {
+    var host: HostTarget
+    let latencyAvailable: Bool
+
+    init(interface: String, options: HostTargetOptions) throws {
+        host = try HostTarget(interface: interface, options: options)
+        latencyAvailable = options.probePeer != nil
+    }
+
+    var layerCount: Int { host.layerCount }
+    var name: String { host.name }
+
+    mutating func advance(intervalNs: UInt64) throws { try host.advance(intervalNs: intervalNs) }
+    mutating func sample() throws -> Sample { try host.sample() }
+    mutating func apply(_ setting: CoalescingSetting) throws { try host.apply(setting) }
+
+    mutating func acceptedActions(_ space: ActionSpace) throws -> (ids: Set<Int>, notes: [String]) {
+        let restricted = try host.actuator.restrict(space)
+        let ids = Set(space.settings.indices.filter { restricted.space.settings.contains(space.settings[$0]) })
+        return (ids, restricted.adjustments)
+    }
+
+    mutating func restoreOriginal() throws { try host.restore() }
+}
+
+/// Dry-run (shadow) mode: decisions are made and logged, nothing is ever set.
+/// `apply` records the setting the agent would have applied.
+struct ShadowTarget<Base: AgentTarget>: Target {
+    var base: Base
+    let dryRun: Bool
+    private(set) var intended: [CoalescingSetting] = []
+    private(set) var appliedCount = 0
+
+    init(base: Base, dryRun: Bool) {
+        self.base = base
+        self.dryRun = dryRun
+    }
+
+    var layerCount: Int { base.layerCount }
+    var name: String { base.name }
+    mutating func advance(intervalNs: UInt64) throws { try base.advance(intervalNs: intervalNs) }
+    mutating func sample() throws -> Sample { try base.sample() }
+
+    mutating func apply(_ setting: CoalescingSetting) throws {
+        intended.append(setting)
+        if intended.count > 64 { intended.removeFirst(intended.count - 64) }
+        guard !dryRun else { return }
+        try base.apply(setting)
+        appliedCount += 1
+    }
+}

@@ -1,0 +1,30 @@
+import Atomics
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Flags set from signal handlers: stop (SIGTERM, SIGINT) and reload (SIGHUP).
+/// Lock-free atomics are async-signal-safe; the handlers do nothing else.
+enum SignalFlags {
+    nonisolated(unsafe) static let stop = UnsafeAtomic<Int>.create(0)
+    nonisolated(unsafe) static let reload = UnsafeAtomic<Int>.create(0)
+
+    /// Installs the handlers (without SA_RESTART, so a sleeping agent wakes up at once).
+    static func install() {
+        func handle(_ sig: Int32, _ handler: @convention(c) (Int32) -> Void) {
+            var action = sigaction()
+            action.__sigaction_handler.sa_handler = handler
+            sigemptyset(&action.sa_mask)
+            action.sa_flags = 0
+            sigaction(sig, &action, nil)
+        }
+        handle(SIGTERM) { sig in SignalFlags.stop.store(Int(sig), ordering: .relaxed) }
+        handle(SIGINT) { sig in SignalFlags.stop.store(Int(sig), ordering: .relaxed) }
+        handle(SIGHUP) { _ in SignalFlags.reload.store(1, ordering: .relaxed) }
+    }
+
+    static var stopRequested: Bool { stop.load(ordering: .relaxed) != 0 }
+
+    /// True once per SIGHUP.
+    static func takeReload() -> Bool { reload.exchange(0, ordering: .relaxed) != 0 }
+}
