@@ -70,7 +70,8 @@ public struct HostTarget: Target {
     private let ifindexPath: KernelPath
     private let probe: LatencyProbe?
     private let onlineCPUs: Int
-    private var nextDeadlineNs: UInt64 = 0
+    /// The deadline the last `advance` slept to (CLOCK_MONOTONIC ns; 0 before the first).
+    public private(set) var nextDeadlineNs: UInt64 = 0
     private var cachedSetting: LayerSetting
     private var samplesSinceSettingRead = 0
 

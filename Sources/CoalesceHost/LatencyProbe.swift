@@ -15,7 +15,8 @@ public struct SocketAddress: Sendable, CustomStringConvertible {
     var length: socklen_t
     public let text: String
 
-    public init(_ text: String) throws(HostError) {
+    /// `allowAnyPort` accepts port 0 (bind: let the kernel choose).
+    public init(_ text: String, allowAnyPort: Bool = false) throws(HostError) {
         self.text = text
         let host: String, port: String
         if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
@@ -28,7 +29,7 @@ public struct SocketAddress: Sendable, CustomStringConvertible {
             host = String(text[..<colon])
             port = String(text[text.index(after: colon)...])
         }
-        guard let p = UInt16(port), p > 0 else { throw .badAddress(text: text, detail: "port '\(port)' is not 1…65535") }
+        guard let p = UInt16(port), p > 0 || allowAnyPort else { throw .badAddress(text: text, detail: "port '\(port)' is not 1…65535") }
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_DGRAM.rawValue)
         hints.ai_flags = AI_NUMERICSERV
@@ -176,7 +177,7 @@ public final class ProbeServer {
 
     /// Binds a UDP socket to `listen` (`ADDR:PORT`, e.g. `0.0.0.0:7777`, `[::]:7777`).
     public init(listen: String) throws(HostError) {
-        address = try SocketAddress(listen)
+        address = try SocketAddress(listen, allowAnyPort: true)
         fd = socket(address.family, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         if fd < 0 { throw .socket(operation: "socket(UDP) for probe server", errno: errno) }
         var one: Int32 = 1
@@ -190,6 +191,18 @@ public final class ProbeServer {
     }
 
     deinit { close(fd) }
+
+    /// The local port the server is bound to (useful after binding port 0).
+    public func boundPort() throws(HostError) -> UInt16 {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let rc = withUnsafeMutablePointer(to: &storage) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        if rc < 0 { throw .socket(operation: "getsockname", errno: errno) }
+        // sin_port and sin6_port sit at the same offset (2), in network byte order.
+        return withUnsafeBytes(of: storage) { UInt16($0[2]) << 8 | UInt16($0[3]) }
+    }
 
     /// Echoes datagrams until `shouldStop` returns true (polled at least every 100 ms)
     /// or `maxDurationNs` passes.

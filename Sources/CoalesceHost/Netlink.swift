@@ -196,50 +196,11 @@ final class GenericNetlinkSocket {
                 throw HostError.socket(operation: "netlink recv", errno: errno)
             }
             if n > buffer.count { throw HostError.netlinkProtocol(detail: "reply of \(n) bytes truncated to \(buffer.count)") }
-            var offset = 0
-            while offset + NL.headerSize <= n {
-                let length = Int(read32(offset))
-                let type = read16(offset + 4)
-                let flags = read16(offset + 6)
-                let msgSeq = read32(offset + 8)
-                guard length >= NL.headerSize, offset + length <= n else {
-                    throw HostError.netlinkProtocol(detail: "message length \(length) at offset \(offset) exceeds datagram of \(n) bytes")
-                }
-                defer { offset += (length + 3) & ~3 }
-                guard msgSeq == seq else { continue }      // stale reply to an earlier request
-                switch type {
-                case NL.NLMSG_ERROR:
-                    let code = Int32(bitPattern: read32(offset + NL.headerSize))
-                    if code == 0 { return replies }
-                    throw NetlinkKernelError(errno: -code, message: extendedAckMessage(at: offset, length: length, flags: flags))
-                case NL.NLMSG_DONE:
-                    return replies
-                case NL.NLMSG_NOOP:
-                    continue
-                default:
-                    replies.append(buffer[(offset + NL.headerSize)..<(offset + length)])
-                }
-            }
+            let (data, finished) = try NetlinkDatagram.parse(buffer[0..<n], sequence: seq).get()
+            // Copy the (small) payloads out so the receive buffer stays uniquely owned.
+            replies += data.map { ArraySlice(Array($0)) }
+            if finished { return replies }
         }
-    }
-
-    /// NLMSGERR_ATTR_MSG from the TLVs after `struct nlmsgerr` (error + the echoed header,
-    /// plus the echoed payload unless the ack is capped).
-    private func extendedAckMessage(at offset: Int, length: Int, flags: UInt16) -> String? {
-        guard flags & NL.NLM_F_ACK_TLVS != 0 else { return nil }
-        var tlvStart = offset + NL.headerSize + 4 + NL.headerSize
-        if flags & NL.NLM_F_CAPPED == 0 {
-            let echoedLength = Int(read32(offset + NL.headerSize + 4))
-            tlvStart = offset + NL.headerSize + 4 + ((echoedLength + 3) & ~3)
-        }
-        guard tlvStart < offset + length,
-              let attributes = try? NetlinkAttributes(buffer[tlvStart..<(offset + length)]) else { return nil }
-        return attributes.string(NL.NLMSGERR_ATTR_MSG)
-    }
-
-    private func read16(_ i: Int) -> UInt16 { UInt16(buffer[i]) | UInt16(buffer[i + 1]) << 8 }
-    private func read32(_ i: Int) -> UInt32 {
-        UInt32(buffer[i]) | UInt32(buffer[i + 1]) << 8 | UInt32(buffer[i + 2]) << 16 | UInt32(buffer[i + 3]) << 24
     }
 
     /// Resolves a generic-netlink family name to its id with CTRL_CMD_GETFAMILY.
@@ -262,5 +223,64 @@ final class GenericNetlinkSocket {
             throw HostError.netlinkProtocol(detail: "CTRL_CMD_GETFAMILY reply for '\(name)' lacks CTRL_ATTR_FAMILY_ID")
         }
         return id
+    }
+}
+
+/// One datagram from a netlink socket, split into messages for one request.
+enum NetlinkDatagram {
+    /// The data payloads answering `sequence`, and whether the request is complete
+    /// (ack, NLMSG_DONE). A kernel error becomes `NetlinkKernelError` with the
+    /// extended-ack message; malformed framing becomes `HostError.netlinkProtocol`.
+    static func parse(_ bytes: ArraySlice<UInt8>, sequence: UInt32) -> Result<(data: [ArraySlice<UInt8>], finished: Bool), any Error> {
+        var data: [ArraySlice<UInt8>] = []
+        var offset = bytes.startIndex
+        while offset + NL.headerSize <= bytes.endIndex {
+            let length = Int(read32(bytes, offset))
+            let type = read16(bytes, offset + 4)
+            let flags = read16(bytes, offset + 6)
+            let msgSeq = read32(bytes, offset + 8)
+            guard length >= NL.headerSize, offset + length <= bytes.endIndex else {
+                return .failure(HostError.netlinkProtocol(detail: "message length \(length) at offset \(offset - bytes.startIndex) exceeds datagram of \(bytes.count) bytes"))
+            }
+            let message = bytes[offset..<(offset + length)]
+            offset += (length + 3) & ~3
+            guard msgSeq == sequence else { continue }      // stale reply to an earlier request
+            switch type {
+            case NL.NLMSG_ERROR:
+                guard message.count >= NL.headerSize + 4 else {
+                    return .failure(HostError.netlinkProtocol(detail: "NLMSG_ERROR of \(message.count) bytes"))
+                }
+                let code = Int32(bitPattern: read32(message, message.startIndex + NL.headerSize))
+                if code == 0 { return .success((data, true)) }
+                return .failure(NetlinkKernelError(errno: -code, message: extendedAckMessage(message, flags: flags)))
+            case NL.NLMSG_DONE:
+                return .success((data, true))
+            case NL.NLMSG_NOOP:
+                continue
+            default:
+                data.append(message.dropFirst(NL.headerSize))
+            }
+        }
+        return .success((data, false))
+    }
+
+    /// NLMSGERR_ATTR_MSG from the TLVs after `struct nlmsgerr` (error + the echoed header,
+    /// plus the echoed payload unless the ack is capped).
+    static func extendedAckMessage(_ message: ArraySlice<UInt8>, flags: UInt16) -> String? {
+        guard flags & NL.NLM_F_ACK_TLVS != 0 else { return nil }
+        let base = message.startIndex
+        var tlvStart = base + NL.headerSize + 4 + NL.headerSize
+        if flags & NL.NLM_F_CAPPED == 0, message.count >= NL.headerSize + 4 + 4 {
+            let echoedLength = Int(read32(message, base + NL.headerSize + 4))
+            tlvStart = base + NL.headerSize + 4 + ((echoedLength + 3) & ~3)
+        }
+        guard tlvStart < message.endIndex,
+              let attributes = try? NetlinkAttributes(message[tlvStart...]) else { return nil }
+        return attributes.string(NL.NLMSGERR_ATTR_MSG)
+    }
+
+    static func read16(_ b: ArraySlice<UInt8>, _ i: Int) -> UInt16 { UInt16(b[i]) | UInt16(b[i + 1]) << 8 }
+    static func read32(_ b: ArraySlice<UInt8>, _ i: Int) -> UInt32 {
+        UInt32(b[i]) | UInt32(b[i + 1]) << 8 | UInt32(b[i + 2]) << 16 | UInt32(b[i + 3]) << 24
     }
 }
