@@ -102,10 +102,42 @@ final class ModelEvaluator: @unchecked Sendable {
         case network(Network)
     }
 
+    /// A Q-table with the discretisation flattened: for selected feature k, its edges
+    /// are `edges[edgeStart[k] ..< edgeStart[k] + edgeCount[k]]`.
     private struct Table {
-        let featureIndices: [Int]
-        let edges: [[Float]]
+        let features: Int
+        let featureIndices: UnsafeMutablePointer<Int>
+        let edgeStart: UnsafeMutablePointer<Int>
+        let edgeCount: UnsafeMutablePointer<Int>
+        let edges: UnsafeMutablePointer<Float>
         let values: UnsafeMutablePointer<Float>
+
+        init(_ d: StateDiscretisation, values q: [Float]) {
+            features = d.featureIndices.count
+            featureIndices = .allocate(capacity: max(1, features))
+            edgeStart = .allocate(capacity: max(1, features))
+            edgeCount = .allocate(capacity: max(1, features))
+            let all = d.edges.flatMap { $0 }
+            edges = .allocate(capacity: max(1, all.count))
+            edges.initialize(from: all, count: all.count)
+            var start = 0
+            for k in 0..<features {
+                featureIndices[k] = d.featureIndices[k]
+                edgeStart[k] = start
+                edgeCount[k] = d.edges[k].count
+                start += d.edges[k].count
+            }
+            values = .allocate(capacity: q.count)
+            values.initialize(from: q, count: q.count)
+        }
+
+        func deallocate() {
+            featureIndices.deallocate()
+            edgeStart.deallocate()
+            edgeCount.deallocate()
+            edges.deallocate()
+            values.deallocate()
+        }
     }
 
     /// A dense ReLU network with transposed weights: layer l's matrix is inputs × outputs.
@@ -168,11 +200,7 @@ final class ModelEvaluator: @unchecked Sendable {
         }
         switch m.kind {
         case .qTable:
-            let q = model.tensor("q_table")!
-            let values = UnsafeMutablePointer<Float>.allocate(capacity: q.count)
-            values.initialize(from: q, count: q.count)
-            let d = m.discretisation!
-            body = .table(Table(featureIndices: d.featureIndices, edges: d.edges, values: values))
+            body = .table(Table(m.discretisation!, values: model.tensor("q_table")!))
             filter = nil
             scratchCount = featureCount + actionCount
         case .mlp:
@@ -194,7 +222,7 @@ final class ModelEvaluator: @unchecked Sendable {
         mean.deallocate()
         scale.deallocate()
         switch body {
-        case .table(let t): t.values.deallocate()
+        case .table(let t): t.deallocate()
         case .network(let n): n.weights.deallocate()
         }
         filter?.weights.deallocate()
@@ -210,14 +238,14 @@ final class ModelEvaluator: @unchecked Sendable {
         switch body {
         case .table(let t):
             var cell = 0, stride = 1
-            for k in 0..<t.featureIndices.count {
+            for k in 0..<t.features {
                 let f = t.featureIndices[k]
                 let v = (state[f] - mean[f]) / scale[f]
-                let e = t.edges[k]
+                let e = t.edges + t.edgeStart[k], count = t.edgeCount[k]
                 var bin = 0
-                while bin < e.count && e[bin] <= v { bin += 1 }
+                while bin < count && e[bin] <= v { bin += 1 }
                 cell += bin * stride
-                stride *= e.count + 1
+                stride *= count + 1
             }
             output.update(from: t.values + cell * actionCount, count: actionCount)
             return Self.argmax(output, actionCount, allowedLogits: nil, logThreshold: logThreshold)
