@@ -43,6 +43,24 @@ public struct ActionSpace: Sendable, Hashable, Codable {
         return try ActionSpace(name: name + "+\(all.count - settings.count)", settings: all)
     }
 
+    /// The action closest to `setting`: the same setting when present, else the static
+    /// action whose rx-usecs and rx-frames are nearest on a log scale, summed over layers.
+    /// The lab starts runs from it so that every dataset of a layer count shares one space.
+    public func closest(to setting: CoalescingSetting) -> Int {
+        if let i = index(of: setting) { return i }
+        func distance(_ a: CoalescingSetting) -> Double {
+            var d = 0.0
+            for (x, y) in zip(a.layers, setting.layers) {
+                d += abs(CoreMath.log(Double(x.rxUsecs) + 1) - CoreMath.log(Double(y.rxUsecs) + 1))
+                d += 0.5 * abs(CoreMath.log(Double(x.rxFrames) + 1) - CoreMath.log(Double(y.rxFrames) + 1))
+                if x.adaptiveRx != y.adaptiveRx { d += 10 }
+                if x.groFlushTimeoutNs != y.groFlushTimeoutNs || x.napiDeferHardIrqs != y.napiDeferHardIrqs { d += 1 }
+            }
+            return d
+        }
+        return settings.indices.min { distance(settings[$0]) < distance(settings[$1]) } ?? 0
+    }
+
     /// The static (non-adaptive) RX settings used for the bare-metal space, from
     /// no moderation to heavy moderation: (rx-usecs, rx-frames).
     public static let bareMetalStaticGrid: [(UInt32, UInt32)] = [

@@ -110,7 +110,8 @@ struct AgentCommand: ParsableCommand {
             if let t = target {
                 let name = String(t.dropFirst(4))
                 let scenario = try BuiltinScenarios.named(name) ?? Scenario.load(path: name)
-                let base = try SimAgentTarget(scenario: scenario, seed: seed)
+                var base = try SimAgentTarget(scenario: scenario, seed: seed)
+                try base.startWithin(try ModelSource(path: model).peekActionSpace())
                 let interval = intervalMs ?? scenario.intervalMs
                 try runAgent(base: base, intervalMs: interval, duration: duration ?? scenario.durationS,
                              targetLabel: "sim:\(scenario.name)", log: log, metrics: metrics)

@@ -23,6 +23,12 @@ struct SimAgentTarget: AgentTarget {
         sim = try SimTarget(scenario: scenario, seed: seed)
     }
 
+    /// Starts from the action closest to the scenario's initial setting, exactly as
+    /// `coalesce simulate` does, so agent and simulator runs match decision for decision.
+    mutating func startWithin(_ space: ActionSpace) throws {
+        try sim.apply(space.settings[space.closest(to: sim.setting)])
+    }
+
     var layerCount: Int { sim.layerCount }
     var name: String { sim.name }
     var latencyAvailable: Bool { true }

@@ -82,6 +82,13 @@ struct ModelSource {
         return LoadedModel(file: file, sha256: SHA256.hex(SHA256.hash(bytes)), path: path)
     }
 
+    /// The action space of the file as it is now (verified like any load).
+    func peekActionSpace() throws -> ActionSpace {
+        do { return try ModelFile.decode(try Self.readAll(path), source: path).metadata.actionSpace } catch let e as AgentModelError {
+            throw e
+        } catch { throw AgentModelError.invalid(path: path, reason: "\(error)") }
+    }
+
     static func readAll(_ path: String) throws -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw AgentModelError.unreadable(path: path, reason: String(cString: strerror(errno))) }

@@ -79,7 +79,9 @@ struct LabRunner {
     }
 
     /// Runs `spec` on `scenario` with `seed`. Static and adaptive specs are applied
-    /// before the first packet, so the whole run is under that setting.
+    /// before the first packet, so the whole run is under that setting; other
+    /// policies start from the action closest to the scenario's `initial_setting`
+    /// (so every lab dataset of a layer count shares one action space).
     func run(
         scenario: Scenario, spec: PolicySpec, space: ActionSpace, seed: UInt64,
         record: DatasetWriter? = nil, loadModel: (String) throws -> AnyPolicy,
@@ -88,7 +90,7 @@ struct LabRunner {
         var target = try SimTarget(scenario: scenario, seed: seed)
         switch spec {
         case .staticSetting, .adaptive: try target.apply(try spec.requiredSettings(in: space)[0])
-        default: break
+        default: try target.apply(space.settings[space.closest(to: target.setting)])
         }
         let policy = try spec.makePolicy(space: space, seed: seed, loadModel: loadModel)
         let interval = intervalMs ?? scenario.intervalMs
