@@ -170,7 +170,7 @@ public enum OffPolicyEvaluator {
                 if v.isFinite { draws.append(v) }
             }
             draws.sort()
-            guard !draws.isEmpty else { return PolicyValueEstimate(value: point, lower: .nan, upper: .nan) }
+            guard !draws.isEmpty else { return PolicyValueEstimate(value: point, lower: point, upper: point) }
             let tail = (1 - configuration.confidence) / 2
             func quantile(_ p: Double) -> Double { draws[min(draws.count - 1, max(0, Int((p * Double(draws.count - 1)).rounded())))] }
             return PolicyValueEstimate(value: point, lower: quantile(tail), upper: quantile(1 - tail))
