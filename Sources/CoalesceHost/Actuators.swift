@@ -210,8 +210,8 @@ public struct SoftwareActuator: CoalescingActuator {
 
     public func read(into setting: inout LayerSetting) throws(HostError) {
         guard isAvailable else { return }
-        setting.groFlushTimeoutNs = try reader.readUInt64(groPath)
-        setting.napiDeferHardIrqs = UInt32(clamping: try reader.readUInt64(deferPath))
+        setting.groFlushTimeoutNs = try reader.readUInt64(groPath, keepOpen: true)
+        setting.napiDeferHardIrqs = UInt32(clamping: try reader.readUInt64(deferPath, keepOpen: true))
     }
 
     public func apply(_ desired: LayerSetting) throws(HostError) {

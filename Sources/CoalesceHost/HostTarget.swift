@@ -137,7 +137,7 @@ public struct HostTarget: Target {
         let timestamp = MonotonicClock.now()
         let ifindex: UInt64
         do {
-            ifindex = try reader.readUInt64(ifindexPath)
+            ifindex = try reader.readUInt64(ifindexPath, keepOpen: true)
         } catch {
             throw .interfaceMissing(interface: interface)
         }

@@ -34,7 +34,7 @@ public struct InterfaceCounterReader: Sendable {
         var values = [UInt64](repeating: 0, count: paths.count)
         for (i, path) in paths.enumerated() {
             do {
-                values[i] = try reader.readUInt64(path)
+                values[i] = try reader.readUInt64(path, keepOpen: true)
             } catch {
                 if case .unreadable(_, let e) = error, e == ENOENT || e == ENODEV {
                     throw .interfaceMissing(interface: interface)

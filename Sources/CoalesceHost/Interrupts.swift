@@ -144,7 +144,7 @@ public struct InterruptCounterReader {
         }
         var total: UInt64 = 0
         for path in perCPUPaths {
-            let bytes = try reader.read(path)
+            let bytes = try reader.read(path, keepOpen: true)
             var scanner = ByteScanner(bytes)
             while let v = scanner.decimal() {
                 total &+= v

@@ -9,39 +9,76 @@ public final class KernelFileReader {
     private var buffer: UnsafeMutableRawBufferPointer
     /// Bytes of the last file read.
     public private(set) var count: Int = 0
+    /// Descriptors kept open by `read(_:keepOpen:)`, by path.
+    private var handles: [String: Int32] = [:]
 
     /// A reader whose buffer grows on demand from `initialCapacity` bytes.
     public init(initialCapacity: Int = 16 * 1024) {
         buffer = .allocate(byteCount: initialCapacity, alignment: 8)
     }
 
-    deinit { buffer.deallocate() }
+    deinit {
+        closeAll()
+        buffer.deallocate()
+    }
 
-    /// Reads the whole file at `path` (C string), returning the bytes in the reused buffer.
-    /// The returned view is valid until the next read.
+    /// Reads the whole file at `path`, returning the bytes in the reused buffer (valid
+    /// until the next read).
+    ///
+    /// With `keepOpen` the descriptor stays open and later reads use `pread` at offset 0,
+    /// which makes the kernel regenerate the file (sysfs and seq_file procfs files do)
+    /// without the path lookup of `open` — the dearest part of reading a small kernel
+    /// file. A descriptor whose file went away (ENODEV: interface deleted) is reopened
+    /// once, so a recreated interface is picked up and a missing one reports ENOENT.
     @discardableResult
-    public func read(_ path: KernelPath) throws(HostError) -> UnsafeRawBufferPointer {
+    public func read(_ path: KernelPath, keepOpen: Bool = false) throws(HostError) -> UnsafeRawBufferPointer {
+        if keepOpen, let fd = handles[path.text] {
+            if let n = readAll(fd, positioned: true) { return finish(n) }
+            close(fd)
+            handles[path.text] = nil
+        }
         let fd = path.cString.withUnsafeBufferPointer { open($0.baseAddress!, O_RDONLY | O_CLOEXEC) }
         if fd < 0 { throw .unreadable(path: path.text, errno: Glibc.errno) }
-        defer { close(fd) }
-        var total = 0
-        while true {
-            if total == buffer.count { grow() }
-            let n = Glibc.read(fd, buffer.baseAddress! + total, buffer.count - total)
-            if n < 0 {
-                if Glibc.errno == EINTR { continue }
-                throw .unreadable(path: path.text, errno: Glibc.errno)
-            }
-            if n == 0 { break }
-            total += n
+        guard let n = readAll(fd, positioned: keepOpen) else {
+            let code = Glibc.errno
+            close(fd)
+            throw .unreadable(path: path.text, errno: code)
         }
+        if keepOpen { handles[path.text] = fd } else { close(fd) }
+        return finish(n)
+    }
+
+    /// Closes every descriptor kept open by `read(_:keepOpen:)`.
+    public func closeAll() {
+        for fd in handles.values { close(fd) }
+        handles.removeAll()
+    }
+
+    private func finish(_ total: Int) -> UnsafeRawBufferPointer {
         count = total
         return UnsafeRawBufferPointer(rebasing: buffer[0..<total])
     }
 
+    /// Reads to end of file (from offset 0 with `positioned`); nil on error (errno set).
+    private func readAll(_ fd: Int32, positioned: Bool) -> Int? {
+        var total = 0
+        while true {
+            if total == buffer.count { grow() }
+            let n = positioned
+                ? pread(fd, buffer.baseAddress! + total, buffer.count - total, off_t(total))
+                : Glibc.read(fd, buffer.baseAddress! + total, buffer.count - total)
+            if n < 0 {
+                if Glibc.errno == EINTR { continue }
+                return nil
+            }
+            if n == 0 { return total }
+            total += n
+        }
+    }
+
     /// Reads a file that holds one unsigned decimal number (sysfs attributes such as `rx_packets`).
-    public func readUInt64(_ path: KernelPath) throws(HostError) -> UInt64 {
-        let bytes = try read(path)
+    public func readUInt64(_ path: KernelPath, keepOpen: Bool = false) throws(HostError) -> UInt64 {
+        let bytes = try read(path, keepOpen: keepOpen)
         var scanner = ByteScanner(bytes)
         guard let value = scanner.decimal() else {
             throw .malformed(path: path.text, detail: "expected an unsigned decimal number, found '\(String(decoding: bytes.prefix(40), as: UTF8.self))'")

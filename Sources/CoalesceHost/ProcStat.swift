@@ -20,7 +20,7 @@ public struct ProcStatReader {
     /// The host total (`cpu` line) and the sum over `cpus` (the `cpuN` lines whose N is in the set).
     /// An empty `cpus` returns the host total for both.
     public func read(with reader: KernelFileReader, cpus: CPUSet) throws(HostError) -> (host: CPUTimes, selected: CPUTimes) {
-        let bytes = try reader.read(path)
+        let bytes = try reader.read(path, keepOpen: true)
         var scanner = ByteScanner(bytes)
         var host: CPUTimes?
         var selected = CPUTimes()
@@ -113,7 +113,7 @@ public struct SoftnetStatReader {
 
     /// Dropped and time-squeeze counts summed over every CPU.
     public func read(with reader: KernelFileReader) throws(HostError) -> (dropped: UInt64, timeSqueeze: UInt64) {
-        let bytes = try reader.read(path)
+        let bytes = try reader.read(path, keepOpen: true)
         var scanner = ByteScanner(bytes)
         var dropped: UInt64 = 0, squeeze: UInt64 = 0
         var line = 0
