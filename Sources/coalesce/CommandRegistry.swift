@@ -6,6 +6,11 @@ enum CommandRegistry {
         DemoCommand.self,
         ScenariosCommand.self,
         SimulateCommand.self,
+        CollectCommand.self,
+        ProbeServerCommand.self,
+        TrainCommand.self,
+        EvaluateCommand.self,
+        InspectCommand.self,
         BenchCommand.self,
     ]
 }
