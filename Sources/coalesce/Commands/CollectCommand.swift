@@ -50,8 +50,8 @@ struct CollectCommand: ParsableCommand {
     @Option(name: .long, help: "Exploration seed.")
     var seed: UInt64 = 1
 
-    @Option(name: .long, help: "Output dataset (CSV, schema v1).")
-    var out: String
+    @Option(name: .long, help: "Output dataset (CSV, schema v1); default collect-IF.csv in the current directory.")
+    var out: String?
 
     func validate() throws {
         if observeOnly && apply { throw ValidationError("give --observe-only or --apply, not both") }
@@ -81,7 +81,7 @@ struct CollectCommand: ParsableCommand {
         return CollectConfiguration(
             interface: interface, intervalNs: UInt64(interval * 1e6), durationNs: UInt64(duration * 1e9),
             policy: try policy.map { try PolicySpec.parse($0) }, mode: apply ? .apply : .observeOnly,
-            probePeer: probe, probeRate: probeRate, irqOverride: try irqNumbers(), outputPath: out,
+            probePeer: probe, probeRate: probeRate, irqOverride: try irqNumbers(), outputPath: out ?? "collect-\(interface).csv",
             objective: try objectiveOption.resolve(), actionSpace: space, seed: seed)
     }
 
