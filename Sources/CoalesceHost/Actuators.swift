@@ -32,7 +32,9 @@ public protocol CoalescingActuator {
 /// rx-usecs 3. Parameters the device does not report are recorded with the
 /// `LayerSetting.unmoderated` values.
 public final class HardwareActuator: CoalescingActuator {
+    /// The interface name.
     public let interface: String
+    /// The driver bound to it (`driverName`).
     public let driver: String
     /// Netlink or ioctl; nil when the device has no coalescing operations at all.
     public let backend: CoalescingBackend?
@@ -44,7 +46,9 @@ public final class HardwareActuator: CoalescingActuator {
 
     static let intelITRDrivers: Set<String> = ["e1000", "e1000e", "igb", "igc", "ixgbe"]
 
+    /// Always `.hardware`.
     public var kind: ActuatorKind { .hardware }
+    /// The ethtool fields of `LayerSetting`.
     public var keys: [String] { ["rx-usecs", "rx-frames", "tx-usecs", "tx-frames", "adaptive-rx", "adaptive-tx"] }
 
     /// Opens the netlink client (or falls back to the ioctl) and discovers the supported parameters.
@@ -84,6 +88,7 @@ public final class HardwareActuator: CoalescingActuator {
         }
     }
 
+    /// Reads the hardware fields (see the type's mapping).
     public func read(into setting: inout LayerSetting) throws(HostError) {
         Self.decode(try readRaw(), driver: driver, into: &setting)
     }
@@ -148,6 +153,7 @@ public final class HardwareActuator: CoalescingActuator {
         return (changes, unsupported)
     }
 
+    /// Hardware changes from `current` to `desired` that need a parameter the device lacks.
     public func unsupportedChanges(from current: LayerSetting, to desired: LayerSetting) -> [String] {
         var raw = EthtoolCoalesce()
         for p in supported {
@@ -166,6 +172,8 @@ public final class HardwareActuator: CoalescingActuator {
         return plan(from: raw, to: desired).unsupported
     }
 
+    /// Sends one COALESCE_SET with the parameters that differ (nothing when none do);
+    /// throws `.unsupported` before sending when a change needs a missing parameter.
     public func apply(_ desired: LayerSetting) throws(HostError) {
         let raw = try readRaw()
         let (changes, unsupported) = plan(from: raw, to: desired)
@@ -191,14 +199,18 @@ public final class HardwareActuator: CoalescingActuator {
 /// and `/sys/class/net/IF/napi_defer_hard_irqs` (empty polls before IRQs are re-armed).
 /// Present on every netdev since Linux 5.10; writing needs CAP_NET_ADMIN.
 public struct SoftwareActuator: CoalescingActuator {
+    /// The interface name.
     public let interface: String
     let groPath: KernelPath
     let deferPath: KernelPath
     private let reader = KernelFileReader(initialCapacity: 64)
 
+    /// Always `.software`.
     public var kind: ActuatorKind { .software }
+    /// The NAPI fields of `LayerSetting`.
     public var keys: [String] { ["gro-flush-timeout", "napi-defer-hard-irqs"] }
 
+    /// The knobs of `interface` under `sysClassNet`.
     public init(interface: String, sysClassNet: String = "/sys/class/net") {
         self.interface = interface
         groPath = KernelPath("\(sysClassNet)/\(interface)/gro_flush_timeout")
@@ -208,12 +220,14 @@ public struct SoftwareActuator: CoalescingActuator {
     /// True when both knobs exist for this interface.
     public var isAvailable: Bool { kernelPathExists(groPath.text) && kernelPathExists(deferPath.text) }
 
+    /// Reads both knobs (leaves `setting` as is when they do not exist).
     public func read(into setting: inout LayerSetting) throws(HostError) {
         guard isAvailable else { return }
         setting.groFlushTimeoutNs = try reader.readUInt64(groPath, keepOpen: true)
         setting.napiDeferHardIrqs = UInt32(clamping: try reader.readUInt64(deferPath, keepOpen: true))
     }
 
+    /// Writes the knobs whose value differs.
     public func apply(_ desired: LayerSetting) throws(HostError) {
         var now = LayerSetting.unmoderated
         try read(into: &now)
@@ -229,6 +243,7 @@ public struct SoftwareActuator: CoalescingActuator {
         }
     }
 
+    /// Knob changes that cannot be made because the knobs do not exist.
     public func unsupportedChanges(from current: LayerSetting, to desired: LayerSetting) -> [String] {
         guard !isAvailable else { return [] }
         var out: [String] = []
@@ -240,7 +255,9 @@ public struct SoftwareActuator: CoalescingActuator {
 
 /// What an interface's coalescing can do, found up front.
 public struct DeviceCapabilities: Sendable, Hashable, CustomStringConvertible {
+    /// The interface name.
     public var interface: String
+    /// Its driver.
     public var driver: String
     /// How hardware coalescing is reached; nil when the driver has none.
     public var hardwareBackend: CoalescingBackend?
@@ -268,14 +285,18 @@ public struct DeviceCapabilities: Sendable, Hashable, CustomStringConvertible {
 /// a setting through whichever actuator owns each field, remembers the setting found
 /// at start and puts it back with `restore()`.
 public final class HostActuator {
+    /// The interface name.
     public let interface: String
+    /// The ethtool side.
     public let hardware: HardwareActuator
+    /// The NAPI sysfs side.
     public let software: SoftwareActuator
     /// The setting in effect when this actuator was created.
     public let original: LayerSetting
     /// True once `apply` changed something that `restore` has not yet put back.
     public private(set) var modified = false
 
+    /// Opens both actuators of `interface` and reads the original setting.
     public init(interface: String, forceIoctl: Bool = false) throws(HostError) {
         self.interface = interface
         hardware = try HardwareActuator(interface: interface, forceIoctl: forceIoctl)
@@ -286,6 +307,7 @@ public final class HostActuator {
         original = s
     }
 
+    /// What the device supports.
     public var capabilities: DeviceCapabilities {
         DeviceCapabilities(
             interface: interface, driver: hardware.driver, hardwareBackend: hardware.backend,

@@ -66,6 +66,7 @@ public enum CoalesceParameter: UInt16, Sendable, Hashable, CaseIterable, Compara
 
     public var description: String { ethtoolName }
 
+    /// Ordered by attribute number.
     public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
 
     /// Index of the field in the ioctl's `struct ethtool_coalesce` (after `cmd`), if it has one.
@@ -85,8 +86,10 @@ public struct EthtoolCoalesce: Sendable, Hashable {
     /// Parameter values (booleans as 0/1).
     public var values: [CoalesceParameter: UInt32]
 
+    /// Parameters with values (booleans as 0/1).
     public init(values: [CoalesceParameter: UInt32] = [:]) { self.values = values }
 
+    /// The value of `p`, nil when absent (unsupported, or not to be changed in a SET).
     public subscript(_ p: CoalesceParameter) -> UInt32? {
         get { values[p] }
         set { values[p] = newValue }

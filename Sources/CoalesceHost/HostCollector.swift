@@ -8,22 +8,33 @@ public struct CollectConfiguration: Sendable {
     /// or run the policy and restore the original settings at the end (`--apply`).
     public enum Mode: String, Sendable { case observeOnly = "observe-only", apply }
 
+    /// The interface to record.
     public var interface: String
+    /// Control interval, ns.
     public var intervalNs: UInt64
+    /// Length of the recording, ns.
     public var durationNs: UInt64
     /// The behaviour policy (`--policy`); ignored in observe-only mode.
     public var policy: PolicySpec?
+    /// Observe only, or apply the policy.
     public var mode: Mode
+    /// `HOST:PORT` of a probe server, nil = no latency.
     public var probePeer: String?
+    /// Probe requests per second.
     public var probeRate: Double
+    /// IRQs to count instead of the discovered ones.
     public var irqOverride: [Int]?
+    /// The dataset file to write.
     public var outputPath: String
+    /// The objective the rewards are computed under.
     public var objective: Objective
     /// The actions to explore; nil = `ActionSpace.bareMetal` when the device has hardware
     /// coalescing, `HostActionSpaces.software` otherwise.
     public var actionSpace: ActionSpace?
+    /// Exploration seed.
     public var seed: UInt64
 
+    /// A configuration; everything but the interface and output path has a default.
     public init(interface: String, intervalNs: UInt64 = 100_000_000, durationNs: UInt64 = 60_000_000_000,
                 policy: PolicySpec? = nil, mode: Mode = .observeOnly, probePeer: String? = nil, probeRate: Double = 200,
                 irqOverride: [Int]? = nil, outputPath: String, objective: Objective = .balanced,
@@ -45,9 +56,13 @@ public struct CollectConfiguration: Sendable {
 
 /// What a collection run did.
 public struct CollectReport: Sendable {
+    /// The dataset written.
     public var path: String
+    /// Rows written.
     public var rows: Int
+    /// The control loop's totals (changes, fallbacks, apply errors).
     public var summary: LoopSummary
+    /// What the device supports.
     public var capabilities: DeviceCapabilities
     /// The action space the rows' action ids refer to.
     public var actionSpace: ActionSpace
@@ -55,7 +70,9 @@ public struct CollectReport: Sendable {
     public var adjustments: [String]
     /// Whether the original settings were put back (apply mode; true when nothing was changed).
     public var restored: Bool
+    /// The run ended early on SIGINT/SIGTERM.
     public var stoppedBySignal: Bool
+    /// Probe requests sent and answered, when a probe ran.
     public var probe: (sent: UInt64, received: UInt64)?
 }
 

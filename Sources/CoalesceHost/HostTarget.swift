@@ -15,6 +15,7 @@ public struct HostTargetOptions: Sendable {
     /// (1 = every sample); in between, the last read or applied setting is reported.
     public var settingRefreshSamples: Int
 
+    /// Options; the defaults discover IRQs, run no probe and read the setting every sample.
     public init(irqOverride: [Int]? = nil, probePeer: String? = nil, probeRate: Double = 200,
                 forceIoctl: Bool = false, settingRefreshSamples: Int = 1) {
         self.irqOverride = irqOverride
@@ -28,17 +29,23 @@ public struct HostTargetOptions: Sendable {
 /// Everything one host sample read, including what `Observation` has no field for
 /// (host-wide CPU next to the IRQ CPUs', the ifindex that reveals a recreated device).
 public struct HostReading: Sendable, Hashable {
+    /// CLOCK_MONOTONIC when the reading started, ns.
     public var timestampNs: UInt64
     /// `/sys/class/net/IF/ifindex`: changes when the interface is deleted and recreated.
     public var ifindex: UInt64
+    /// The interface's statistics counters.
     public var counters: InterfaceCounters
+    /// Interrupts of the NIC's data-queue IRQs, summed over IRQs and CPUs.
     public var interrupts: UInt64
     /// `/proc/stat` `cpu` line: every CPU of the host.
     public var hostCPU: CPUTimes
     /// The CPUs that serve the NIC's IRQs (the host total when there are none).
     public var irqCPU: CPUTimes
+    /// `/proc/net/softnet_stat` dropped, summed over CPUs.
     public var softnetDropped: UInt64
+    /// `/proc/net/softnet_stat` time_squeeze, summed over CPUs.
     public var softnetTimeSqueeze: UInt64
+    /// The coalescing in effect (hardware and software).
     public var setting: LayerSetting
 }
 
@@ -49,7 +56,9 @@ public struct HostReading: Sendable, Hashable {
 /// `per_cpu_count` per NIC IRQ (or `/proc/interrupts`), `/proc/stat`,
 /// `/proc/net/softnet_stat`, the two NAPI knobs and one netlink COALESCE_GET.
 public struct HostTarget: Target {
+    /// The interface name (`/sys/class/net/IF`).
     public let interface: String
+    /// How the target was opened.
     public let options: HostTargetOptions
     /// The NIC's data-queue IRQs being counted (empty for virtual devices).
     public private(set) var interrupts: [NICInterrupt]
@@ -93,7 +102,9 @@ public struct HostTarget: Target {
         onlineCPUs = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
     }
 
+    /// A host interface is one coalescing layer.
     public var layerCount: Int { 1 }
+    /// The interface name.
     public var name: String { interface }
     /// What the device supports (hardware parameters, software knobs, driver).
     public var capabilities: DeviceCapabilities { actuator.capabilities }

@@ -1,19 +1,31 @@
+import Glibc
+
 /// The cumulative counters of one interface, from `/sys/class/net/IF/statistics/*`.
 public struct InterfaceCounters: Sendable, Hashable {
+    /// `rx_packets`.
     public var rxPackets: UInt64 = 0
+    /// `rx_bytes` (including the Ethernet header).
     public var rxBytes: UInt64 = 0
+    /// `tx_packets`.
     public var txPackets: UInt64 = 0
+    /// `tx_bytes`.
     public var txBytes: UInt64 = 0
+    /// `rx_dropped`: dropped by the stack or driver.
     public var rxDropped: UInt64 = 0
+    /// `rx_missed_errors`: the NIC found no free descriptor.
     public var rxMissedErrors: UInt64 = 0
+    /// `rx_fifo_errors`: NIC FIFO overruns.
     public var rxFifoErrors: UInt64 = 0
+    /// `tx_dropped`.
     public var txDropped: UInt64 = 0
 
+    /// All zero.
     public init() {}
 }
 
 /// Reads `InterfaceCounters` for one interface: eight small sysfs files.
 public struct InterfaceCounterReader: Sendable {
+    /// The interface name.
     public let interface: String
     private let paths: [KernelPath]
     private let directory: KernelPath
@@ -23,6 +35,7 @@ public struct InterfaceCounterReader: Sendable {
         "rx_dropped", "rx_missed_errors", "rx_fifo_errors", "tx_dropped",
     ]
 
+    /// The counters of `interface` under `sysClassNet`.
     public init(interface: String, sysClassNet: String = "/sys/class/net") {
         self.interface = interface
         directory = KernelPath("\(sysClassNet)/\(interface)")
@@ -48,5 +61,3 @@ public struct InterfaceCounterReader: Sendable {
         return c
     }
 }
-
-import Glibc

@@ -7,6 +7,7 @@ public struct NICInterrupt: Sendable, Hashable, CustomStringConvertible {
     /// The action name the driver registered (`virtio2-input.0`, `eth0-rx-0`, `mlx5_comp3@pci:…`).
     public var name: String
 
+    /// An IRQ and its action name.
     public init(irq: Int, name: String) {
         self.irq = irq
         self.name = name
@@ -23,11 +24,13 @@ public struct NICInterrupt: Sendable, Hashable, CustomStringConvertible {
 /// (`IF-…`, `virtioN-…`, `…@pci:ADDRESS`). Control vectors (`…-config`, `…async…`,
 /// `…ctrl…`, `…-cmd…`) carry no packet work and are left out.
 public struct InterruptDiscovery {
+    /// The interface name.
     public let interface: String
     let sysClassNet: String
     let sysKernelIRQ: String
     let procInterrupts: String
 
+    /// Discovery for `interface`; the paths can point at a fixture tree in tests.
     public init(interface: String, sysClassNet: String = "/sys/class/net",
                 sysKernelIRQ: String = "/sys/kernel/irq", procInterrupts: String = "/proc/interrupts") {
         self.interface = interface
@@ -115,11 +118,13 @@ public struct InterruptDiscovery {
 /// (`/sys/kernel/irq/N/per_cpu_count`) where the kernel has it, else from the whole
 /// `/proc/interrupts` table (one read for all).
 public struct InterruptCounterReader {
+    /// The IRQs counted.
     public let interrupts: [NICInterrupt]
     private let perCPUPaths: [KernelPath]
     private let useProcInterrupts: Bool
     let procInterrupts: String
 
+    /// A reader for `interrupts`; `/proc/interrupts` is used when any per-IRQ file is missing.
     public init(interrupts: [NICInterrupt], sysKernelIRQ: String = "/sys/kernel/irq", procInterrupts: String = "/proc/interrupts") {
         self.interrupts = interrupts
         perCPUPaths = interrupts.map { KernelPath("\(sysKernelIRQ)/\($0.irq)/per_cpu_count") }

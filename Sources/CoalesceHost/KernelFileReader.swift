@@ -105,9 +105,11 @@ public final class KernelFileReader {
 /// A path kept both as text (for messages) and as a NUL-terminated C string (for `open`),
 /// converted once instead of on every read.
 public struct KernelPath: Sendable, Hashable, CustomStringConvertible {
+    /// The path as text.
     public let text: String
     let cString: [CChar]
 
+    /// Converts `text` once.
     public init(_ text: String) {
         self.text = text
         self.cString = text.utf8CString.map { $0 }
@@ -159,6 +161,7 @@ public struct ByteScanner {
     /// Index of the next unread byte.
     public var index: Int = 0
 
+    /// A cursor at the start of `bytes`.
     public init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 
     /// True when every byte has been consumed.

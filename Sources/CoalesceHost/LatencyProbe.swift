@@ -13,6 +13,7 @@ enum ProbeWire {
 public struct SocketAddress: Sendable, CustomStringConvertible {
     var storage: sockaddr_storage
     var length: socklen_t
+    /// The address as given.
     public let text: String
 
     /// `allowAnyPort` accepts port 0 (bind: let the kernel choose).
@@ -66,6 +67,7 @@ public struct SocketAddress: Sendable, CustomStringConvertible {
 /// `ppoll` at nanosecond resolution. `takeSummary()` then gives p50/p99/p99.9/max of the
 /// round trips that completed in the interval (nil when none did).
 public final class LatencyProbe {
+    /// The probe server.
     public let peer: SocketAddress
     /// Requests per second.
     public let rate: Double
@@ -170,6 +172,7 @@ public final class LatencyProbe {
 
 /// The peer of `LatencyProbe`: a UDP echo server (`coalesce probe-server --listen ADDR:PORT`).
 public final class ProbeServer {
+    /// The address the server listens on.
     public let address: SocketAddress
     let fd: Int32
     /// Datagrams echoed so far.

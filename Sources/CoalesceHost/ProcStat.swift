@@ -11,6 +11,7 @@ public struct ProcStatReader {
     public let nanosecondsPerTick: UInt64
     let path: KernelPath
 
+    /// A reader of `path` (tests pass a fixture file).
     public init(path: String = "/proc/stat") {
         let hz = sysconf(Int32(_SC_CLK_TCK))
         nanosecondsPerTick = UInt64(1_000_000_000 / (hz > 0 ? hz : 100))
@@ -65,23 +66,28 @@ public struct ProcStatReader {
 public struct CPUSet: Sendable, Hashable, CustomStringConvertible {
     private var bits: [Bool]
 
+    /// The set of the given CPU numbers (negative numbers are ignored).
     public init(_ cpus: some Sequence<Int> = []) {
         bits = []
         for c in cpus where c >= 0 { insert(c) }
     }
 
+    /// Adds CPU number `cpu`.
     public mutating func insert(_ cpu: Int) {
         if cpu >= bits.count { bits += Array(repeating: false, count: cpu + 1 - bits.count) }
         bits[cpu] = true
     }
 
+    /// Whether CPU number `cpu` is in the set.
     public func contains(_ cpu: Int) -> Bool { cpu < bits.count && bits[cpu] }
 
     /// The CPU numbers, ascending.
     public var members: [Int] { bits.indices.filter { bits[$0] } }
 
+    /// Number of CPUs in the set.
     public var count: Int { bits.lazy.filter { $0 }.count }
 
+    /// True when no CPU is in the set.
     public var isEmpty: Bool { !bits.contains(true) }
 
     /// Kernel list syntax, e.g. `0-3,8`.
@@ -109,6 +115,7 @@ public struct CPUSet: Sendable, Hashable, CustomStringConvertible {
 public struct SoftnetStatReader {
     let path: KernelPath
 
+    /// A reader of `path` (tests pass a fixture file).
     public init(path: String = "/proc/net/softnet_stat") { self.path = KernelPath(path) }
 
     /// Dropped and time-squeeze counts summed over every CPU.
