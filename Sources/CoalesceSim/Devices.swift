@@ -55,6 +55,10 @@ struct NICQueue {
     var setting: LayerSetting
     var dim: NetDIM?
     var itr: IntelITR?
+    /// The moderation in effect, cached (`refreshModeration()` after any change).
+    var semantic: TimerSemantic = .eqe
+    var intervalNs: UInt64 = 0
+    var frames = 0
 
     // Moderation / NAPI state.
     var irqArmed = true
@@ -77,16 +81,17 @@ struct NICQueue {
     var rxBytes: UInt64 = 0
     var itrRxPackets = 0, itrRxBytes = 0, itrTxPackets = 0, itrTxBytes = 0
 
-    init(layer: Int, core: Int, backendCore: Int, nic: NICConfig, setting: LayerSetting) {
+    init(layer: Int, core: Int, backendCore: Int, nic: NICConfig, setting: LayerSetting, ringOffset: Int) {
         self.layer = layer
         self.core = core
         self.backendCore = backendCore
-        self.ring = PacketRing(capacity: nic.rxRing)
+        self.ring = PacketRing(offset: ringOffset, capacity: nic.rxRing)
         self.deviceSemantic = nic.timer
         self.floorNs = UInt64(nic.minIntervalUs * 1000)
         self.txRing = nic.txRing
         self.setting = setting
         configureAdaptive(previous: nil)
+        refreshModeration()
     }
 
     /// Applies a new layer setting as a driver would: timers already running keep
@@ -95,6 +100,15 @@ struct NICQueue {
         let old = setting
         setting = new
         configureAdaptive(previous: old)
+        refreshModeration()
+    }
+
+    /// Recomputes the cached moderation from the setting and the adaptive algorithm's state.
+    mutating func refreshModeration() {
+        let m = moderation
+        semantic = m.semantic
+        intervalNs = m.intervalNs
+        frames = m.frames
     }
 
     private mutating func configureAdaptive(previous: LayerSetting?) {
@@ -159,8 +173,9 @@ struct Core {
     var workEnd: UInt64 = 0
     var workUserNs: UInt64 = 0
     var workSystemNs: UInt64 = 0
-    /// Packets taken by the running poll/thread item, with their finish offsets (ns from start).
-    var batch: ContiguousArray<Packet> = []
+    /// Packets the running poll/thread item processes (they stay at the head of their
+    /// ring or queue until it completes), with their finish offsets (ns from start) for app items.
+    var batchCount = 0
     var batchFinish: ContiguousArray<UInt64> = []
     var batchTx = 0
 
@@ -177,13 +192,12 @@ struct Core {
     var irqNs: UInt64 = 0
     var softirqNs: UInt64 = 0
 
-    init(isGuest: Bool, runsApp: Bool, queues: Int, threadCapacity: Int, batchCapacity: Int) {
+    init(isGuest: Bool, runsApp: Bool, queues: Int, threadCapacity: Int, batchCapacity: Int, queueOffset: Int) {
         self.isGuest = isGuest
         self.runsApp = runsApp
         hardIRQs = IntFIFO(capacity: queues + 1)
         pollList = IntFIFO(capacity: queues + 1)
-        threadQueue = PacketRing(capacity: threadCapacity)
-        batch.reserveCapacity(batchCapacity)
+        threadQueue = PacketRing(offset: queueOffset, capacity: threadCapacity)
         batchFinish.reserveCapacity(batchCapacity)
     }
 

@@ -11,19 +11,44 @@ struct Packet {
     static let empty = Packet(origin: 0, size: 0, source: 0, flow: 0)
 }
 
-/// A fixed-capacity FIFO of packets (an RX ring, a socket buffer, a backend queue):
-/// preallocated once, no allocation per packet.
+/// One allocation holding the slots of every ring of a simulation, so that the
+/// inner loop writes packets through a pointer without copy-on-write checks.
+/// `SimEngine` clones it (`makeArenaUnique`) before mutating a copied engine.
+final class PacketArena {
+    let capacity: Int
+    let base: UnsafeMutablePointer<Packet>
+
+    init(capacity: Int) {
+        self.capacity = max(capacity, 1)
+        base = .allocate(capacity: self.capacity)
+        base.initialize(repeating: .empty, count: self.capacity)
+    }
+
+    func copy() -> PacketArena {
+        let c = PacketArena(capacity: capacity)
+        c.base.update(from: base, count: capacity)
+        return c
+    }
+
+    deinit {
+        base.deinitialize(count: capacity)
+        base.deallocate()
+    }
+}
+
+/// A fixed-capacity FIFO of packets (an RX ring, a socket buffer, a backend queue)
+/// whose slots live in a `PacketArena` at `offset`: no allocation per packet.
 struct PacketRing {
-    private var slots: ContiguousArray<Packet>
+    let offset: Int
+    let capacity: Int
     private var head = 0
     private(set) var count = 0
-    let capacity: Int
     /// Bytes of the packets in the ring.
     private(set) var bytes: UInt64 = 0
 
-    init(capacity: Int) {
-        self.capacity = capacity
-        slots = ContiguousArray(repeating: .empty, count: max(capacity, 1))
+    init(offset: Int, capacity: Int) {
+        self.offset = offset
+        self.capacity = max(capacity, 1)
     }
 
     var isEmpty: Bool { count == 0 }
@@ -31,19 +56,19 @@ struct PacketRing {
 
     /// Appends; false (and nothing stored) when full.
     @inline(__always)
-    mutating func push(_ p: Packet) -> Bool {
+    mutating func push(_ p: Packet, _ base: UnsafeMutablePointer<Packet>) -> Bool {
         if count >= capacity { return false }
         var i = head + count
         if i >= capacity { i -= capacity }
-        slots[i] = p
+        base[offset + i] = p
         count += 1
         bytes &+= UInt64(p.size)
         return true
     }
 
     @inline(__always)
-    mutating func pop() -> Packet {
-        let p = slots[head]
+    mutating func pop(_ base: UnsafeMutablePointer<Packet>) -> Packet {
+        let p = base[offset + head]
         head += 1
         if head == capacity { head = 0 }
         count -= 1
@@ -53,9 +78,9 @@ struct PacketRing {
 
     /// The `k`-th packet from the front.
     @inline(__always)
-    func peek(_ k: Int) -> Packet {
+    func peek(_ k: Int, _ base: UnsafeMutablePointer<Packet>) -> Packet {
         var i = head + k
         if i >= capacity { i -= capacity }
-        return slots[i]
+        return base[offset + i]
     }
 }

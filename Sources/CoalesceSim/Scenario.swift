@@ -312,12 +312,17 @@ public struct TrafficSource: Sendable, Hashable {
     /// the service time replaces it.
     public var appNs: Double
 
+    /// `flows` is ignored for request/response (one flow per client) and bulk (the kind's flow count).
     public init(name: String, kind: TrafficKind, size: PacketSizeDistribution = .fixed(bytes: 64),
                 flows: Int = 64, appNs: Double = 0) {
         self.name = name
         self.kind = kind
         self.size = size
-        self.flows = flows
+        switch kind {
+        case .requestResponse(let clients, _, _, _, _): self.flows = clients
+        case .bulk(let n, _): self.flows = n
+        default: self.flows = flows
+        }
         self.appNs = appNs
     }
 }

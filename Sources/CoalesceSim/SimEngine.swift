@@ -1,4 +1,5 @@
 import CoalesceCore
+import Foundation
 
 /// Counters of the whole run (cumulative), as the simulated host's kernel keeps them.
 struct SimCounters {
@@ -27,6 +28,8 @@ struct SimEngine {
     let coalescingLayers: Int
     var now: UInt64 = 0
     var events = EventQueue()
+    /// Storage of every ring's packets.
+    var arena: PacketArena
     var queues: [NICQueue] = []
     /// Index of the first queue of each layer in `queues`, and the layer's queue count.
     var layerStart: [Int] = []
@@ -35,7 +38,14 @@ struct SimEngine {
     var open: [OpenSource] = []
     var openNext: UInt64 = .max
     var openIndex = 0
+    /// The second-earliest inline arrival (how far `openIndex` may run alone).
+    var openSecond: UInt64 = .max
+    let ziggurat = ExponentialZiggurat()
     var closed: [ClosedSource?] = []
+    /// Per traffic source: closed loop (request/response), bulk, and application ns per packet.
+    var sourceIsClosed: [Bool] = []
+    var sourceIsBulk: [Bool] = []
+    var sourceAppNs: [Double] = []
     /// For bulk flows: open-source index per (traffic source, flow).
     var bulkIndex: [Int: Int] = [:]
     let schedule: PhaseSchedule
@@ -80,15 +90,18 @@ struct SimEngine {
         let virt = s.virtualization
         let weight = s.cpu.napiWeight
         let batchCap = max(weight, virt?.backendBatch ?? 0, 1024)
+        var slots = 0
+        func reserve(_ n: Int) -> Int { defer { slots += max(n, 1) }; return slots }
         for _ in 0..<hostCores {
+            let cap = virt == nil ? s.cpu.socketBufferPackets : virt!.backendQueuePackets
             cores.append(Core(isGuest: false, runsApp: virt == nil, queues: s.nic.queues + 1,
-                              threadCapacity: virt == nil ? s.cpu.socketBufferPackets : virt!.backendQueuePackets,
-                              batchCapacity: batchCap))
+                              threadCapacity: cap, batchCapacity: batchCap, queueOffset: reserve(cap)))
         }
         if let v = virt {
             for _ in 0..<v.guestVcpus {
                 cores.append(Core(isGuest: true, runsApp: true, queues: v.vnic.queues + 1,
-                                  threadCapacity: s.cpu.socketBufferPackets, batchCapacity: batchCap))
+                                  threadCapacity: s.cpu.socketBufferPackets, batchCapacity: batchCap,
+                                  queueOffset: reserve(s.cpu.socketBufferPackets)))
             }
         }
         // Queues.
@@ -97,19 +110,25 @@ struct SimEngine {
         for q in 0..<s.nic.queues {
             let core = q % hostCores
             let backend = hostCores > 1 ? (core + 1) % hostCores : 0
-            queues.append(NICQueue(layer: 0, core: core, backendCore: backend, nic: s.nic, setting: setting.layers[0]))
+            queues.append(NICQueue(layer: 0, core: core, backendCore: backend, nic: s.nic, setting: setting.layers[0],
+                                   ringOffset: reserve(s.nic.rxRing)))
         }
         if let v = virt {
             layerStart.append(queues.count)
             layerQueues.append(v.vnic.queues)
             let vsetting = coalescingLayers == 2 ? setting.layers[1] : LayerSetting.unmoderated
             for q in 0..<v.vnic.queues {
-                queues.append(NICQueue(layer: 1, core: hostCores + q % v.guestVcpus, backendCore: -1, nic: v.vnic, setting: vsetting))
+                queues.append(NICQueue(layer: 1, core: hostCores + q % v.guestVcpus, backendCore: -1, nic: v.vnic,
+                                       setting: vsetting, ringOffset: reserve(v.vnic.rxRing)))
             }
         }
+        arena = PacketArena(capacity: slots)
 
         // Traffic.
         closed = Array(repeating: nil, count: s.traffic.count)
+        sourceIsClosed = s.traffic.map { if case .requestResponse = $0.kind { return true } else { return false } }
+        sourceIsBulk = s.traffic.map { if case .bulk = $0.kind { return true } else { return false } }
+        sourceAppNs = s.traffic.map(\.appNs)
         for (i, t) in s.traffic.enumerated() {
             var rng = SeededGenerator.stream(seed: seed, UInt64(i) * 16 + 1)
             let sizes = SizeSampler(t.size)
@@ -177,14 +196,24 @@ struct SimEngine {
         refreshOpenNext()
     }
 
+    /// Gives this engine its own packet storage if a copy of it shares the arena
+    /// (value semantics for `SimTarget` copies).
+    mutating func makeArenaUnique() {
+        if !isKnownUniquelyReferenced(&arena) { arena = arena.copy() }
+    }
+
     // MARK: - Main loop
 
     @inline(__always)
     mutating func refreshOpenNext() {
-        var best = UInt64.max, idx = 0
-        for i in 0..<open.count where open[i].nextTime < best { best = open[i].nextTime; idx = i }
+        var best = UInt64.max, second = UInt64.max, idx = 0
+        for i in 0..<open.count {
+            let t = open[i].nextTime
+            if t < best { second = best; best = t; idx = i } else if t < second { second = t }
+        }
         openNext = best
         openIndex = idx
+        openSecond = second
     }
 
     /// Runs every event up to and including `end`, then sets the clock to `end`.
@@ -193,8 +222,18 @@ struct SimEngine {
             let th = events.nextTime
             if openNext <= th {
                 if openNext > end { break }
-                now = openNext
-                emitOpen(openIndex)
+                // Run the earliest source alone until another source or an event comes first.
+                let i = openIndex
+                let limit = min(th, end, openSecond)
+                if open[i].mode == .poisson && !open[i].thinning {
+                    burstPoisson(i, limit: limit)
+                } else {
+                    repeat {
+                        now = open[i].nextTime
+                        emitOpen(i)
+                    } while open[i].nextTime <= limit && open[i].nextTime <= events.nextTime
+                }
+                refreshOpenNext()
             } else {
                 if th > end { break }
                 let e = events.pop()
@@ -205,17 +244,48 @@ struct SimEngine {
         now = end
     }
 
+    /// The inner loop for a homogeneous Poisson source: its state stays in locals
+    /// while it runs alone (until `limit` or the next event).
+    mutating func burstPoisson(_ i: Int, limit: UInt64) {
+        var rng = open[i].rng
+        var next = open[i].nextTime
+        let mean = open[i].meanGapNs
+        let fixed = open[i].fixedSize
+        let sampler = open[i].sizes
+        let flows = open[i].flowCount
+        let source = UInt16(open[i].source)
+        let zig = ziggurat
+        repeat {
+            now = next
+            let size = fixed > 0 ? fixed : sampler.draw(&rng)
+            let flow = flows == 1 ? 0 : UInt32(truncatingIfNeeded: rng.next() % UInt64(flows))
+            next = next &+ UInt64(zig.next(&rng) * mean + 0.5) &+ 1
+            arriveAtNIC(Packet(origin: now - dmaNs, size: size, source: source, flow: flow))
+        } while next <= limit && next <= events.nextTime
+        open[i].rng = rng
+        open[i].nextTime = next
+    }
+
     @inline(__always)
     mutating func emitOpen(_ i: Int) {
         let t = now
         switch open[i].mode {
         case .poisson, .onOff:
             var rng = open[i].rng
-            let size = open[i].sizes.draw(&rng)
-            let flow = open[i].flowCount == 1 ? 0 : UInt32(truncatingIfNeeded: rng.next() % UInt64(open[i].flowCount))
-            open[i].rng = rng
+            let fixed = open[i].fixedSize
+            let size = fixed > 0 ? fixed : open[i].sizes.draw(&rng)
+            let flows = open[i].flowCount
+            let flow = flows == 1 ? 0 : UInt32(truncatingIfNeeded: rng.next() % UInt64(flows))
             let p = Packet(origin: t - dmaNs, size: size, source: UInt16(open[i].source), flow: flow)
-            open[i].advanceRandom(from: t, schedule: schedule)
+            if open[i].mode == .poisson && !open[i].thinning {
+                // Fast path: homogeneous Poisson, next gap inline.
+                let gap = ziggurat.next(&rng) * open[i].meanGapNs
+                open[i].nextTime = t &+ UInt64(gap + 0.5) &+ 1
+                open[i].rng = rng
+            } else {
+                open[i].rng = rng
+                open[i].advanceRandom(from: t, schedule: schedule)
+            }
             arriveAtNIC(p)
         case .trace:
             let tr = open[i].trace!
@@ -233,7 +303,6 @@ struct SimEngine {
             let p = Packet(origin: t - dmaNs, size: seg, source: UInt16(open[i].source), flow: open[i].flow)
             arriveAtNIC(p)
         }
-        refreshOpenNext()
     }
 
     mutating func handle(_ e: Event) {
@@ -308,7 +377,7 @@ struct SimEngine {
     mutating func arriveAtNIC(_ p: Packet) {
         counters.offered &+= 1
         let q = queueIndex(layer: 0, flow: p.flow, source: p.source)
-        if !queues[q].ring.push(p) {
+        if !queues[q].ring.push(p, arena.base) {
             counters.rxMissed &+= 1
             lost(p)
             return
@@ -325,20 +394,21 @@ struct SimEngine {
     }
 
     mutating func moderate(_ q: Int) {
-        let m = queues[q].moderation
-        switch m.semantic {
+        let interval = queues[q].intervalNs
+        let frames = queues[q].frames
+        switch queues[q].semantic {
         case .eqe:
-            if m.intervalNs == 0 || (m.frames > 0 && queues[q].pending >= m.frames) { raiseIRQ(q); return }
+            if interval == 0 || (frames > 0 && queues[q].pending >= frames) { raiseIRQ(q); return }
             if queues[q].timerDeadline == 0 {
-                queues[q].timerDeadline = now + m.intervalNs
+                queues[q].timerDeadline = now + interval
                 scheduleRxTimer(q, queues[q].timerDeadline)
             }
         case .cqe:
-            if m.intervalNs == 0 || (m.frames > 0 && queues[q].pending >= m.frames) { raiseIRQ(q); return }
-            queues[q].timerDeadline = now + m.intervalNs
+            if interval == 0 || (frames > 0 && queues[q].pending >= frames) { raiseIRQ(q); return }
+            queues[q].timerDeadline = now + interval
             scheduleRxTimer(q, queues[q].timerDeadline)
         case .throttle:
-            let earliest = queues[q].hadIRQ ? queues[q].lastIRQ + m.intervalNs : 0
+            let earliest = queues[q].hadIRQ ? queues[q].lastIRQ + interval : 0
             if now >= earliest { raiseIRQ(q); return }
             if queues[q].timerDeadline == 0 {
                 queues[q].timerDeadline = earliest
@@ -437,7 +507,7 @@ struct SimEngine {
     /// bulk senders repair the loss after about one round trip.
     mutating func lost(_ p: Packet) {
         let src = Int(p.source)
-        if closed[src] != nil {
+        if sourceIsClosed[src] {
             events.push(now + retryNs + wireNs + dmaNs, .requestArrival, Int32(src), Int32(p.flow), p.origin)
         } else if bulkIndex[src << 20 | Int(p.flow)] != nil {
             events.push(now + 2 * wireNs + 100_000, .ackArrival, Int32(src), Int32(p.flow), UInt64(p.size))
@@ -495,17 +565,17 @@ struct SimEngine {
         }
         let n = min(cpu.napiWeight, queues[q].ring.count)
         var cost = cpu.napiPollNs
-        cores[c].batch.removeAll(keepingCapacity: true)
-        pollSerial &+= 1
+        // The poll's packets stay in the ring until it completes (drivers refill the
+        // descriptors at the end of the poll).
+        cores[c].batchCount = n
         var previous: (UInt16, UInt32) = (.max, .max)
         let gro = !bulkIndex.isEmpty
-        for _ in 0..<n {
-            let p = queues[q].ring.pop()
+        for k in 0..<n {
+            let p = queues[q].ring.peek(k, arena.base)
             // GRO: a bulk segment following one of the same flow is merged into it.
-            let merged = gro && previous == (p.source, p.flow) && bulkIndex[Int(p.source) << 20 | Int(p.flow)] != nil
+            let merged = gro && previous == (p.source, p.flow) && sourceIsBulk[Int(p.source)]
             cost += (merged ? cpu.groMergeNs : cpu.softirqPerPacketNs) + cpu.softirqPerByteNs * Double(p.size)
             previous = (p.source, p.flow)
-            cores[c].batch.append(p)
         }
         // TX completions are cleaned in the same poll (combined queues).
         let tx = queues[q].layer == 0 ? queues[q].txUncleaned : 0
@@ -517,21 +587,24 @@ struct SimEngine {
     mutating func startApp(_ c: Int) {
         let slice = cpu.threadSliceUs * 1000
         var system = 0.0, user = 0.0
-        cores[c].batch.removeAll(keepingCapacity: true)
         cores[c].batchFinish.removeAll(keepingCapacity: true)
         let guest = cores[c].isGuest
         let txCost = cpu.txPerPacketNs + (guest ? Double(txKickNs) : 0)
         pollSerial &+= 1
+        var k = 0
+        let available = cores[c].threadQueue.count
         repeat {
-            let p = cores[c].threadQueue.pop()
+            // Packets leave the socket buffer when the item completes.
+            let p = cores[c].threadQueue.peek(k, arena.base)
+            k += 1
             system += cpu.copyPerByteNs * Double(p.size)
             let src = Int(p.source)
-            if closed[src] != nil {
+            if sourceIsClosed[src] {
                 system += cpu.syscallPerPacketNs + txCost
                 user += closed[src]!.serviceNs()
             } else {
-                user += scenario.traffic[src].appNs
-                if !bulkIndex.isEmpty, let idx = bulkIndex[src << 20 | Int(p.flow)] {
+                user += sourceAppNs[src]
+                if sourceIsBulk[src], let idx = bulkIndex[src << 20 | Int(p.flow)] {
                     // A stream read takes every queued segment of the flow in one call, and
                     // opens the receive window: one ACK per flow per batch.
                     if open[idx].lastPollSerial != pollSerial {
@@ -542,23 +615,23 @@ struct SimEngine {
                     system += cpu.syscallPerPacketNs
                 }
             }
-            cores[c].batch.append(p)
             cores[c].batchFinish.append(UInt64(system + user))
-        } while system + user < slice && !cores[c].threadQueue.isEmpty
+        } while system + user < slice && k < available
+        cores[c].batchCount = k
         startItem(c, .app, queue: -1, system: UInt64(system), user: UInt64(user), cost: UInt64(system + user))
     }
 
     mutating func startBackend(_ c: Int) {
         let v = scenario.virtualization!
         var cost = 0.0
-        cores[c].batch.removeAll(keepingCapacity: true)
         var n = 0
+        let available = cores[c].threadQueue.count
         repeat {
-            let p = cores[c].threadQueue.pop()
+            let p = cores[c].threadQueue.peek(n, arena.base)
             cost += v.backendPerPacketNs + v.backendPerByteNs * Double(p.size)
-            cores[c].batch.append(p)
             n += 1
-        } while n < v.backendBatch && !cores[c].threadQueue.isEmpty
+        } while n < v.backendBatch && n < available
+        cores[c].batchCount = n
         startItem(c, .backend, queue: -1, system: UInt64(cost), user: 0, cost: UInt64(cost))
     }
 
@@ -589,18 +662,18 @@ struct SimEngine {
     }
 
     mutating func finishPoll(_ c: Int, _ q: Int) {
-        let n = cores[c].batch.count
+        let n = cores[c].batchCount
         let layer = queues[q].layer
         let innermost = layer == layers - 1
         var bytes = 0
-        for k in 0..<n {
-            let p = cores[c].batch[k]
+        for _ in 0..<n {
+            let p = queues[q].ring.pop(arena.base)
             bytes += Int(p.size)
             if innermost {
-                if !cores[c].threadQueue.push(p) { counters.rxDropped &+= 1; lost(p) }
+                if !cores[c].threadQueue.push(p, arena.base) { counters.rxDropped &+= 1; lost(p) }
             } else {
                 let b = queues[q].backendCore
-                if !cores[b].threadQueue.push(p) { counters.rxDropped &+= 1; lost(p) } else { kick(b) }
+                if !cores[b].threadQueue.push(p, arena.base) { counters.rxDropped &+= 1; lost(p) } else { kick(b) }
             }
         }
         queues[q].rxPackets &+= UInt64(n)
@@ -638,10 +711,12 @@ struct SimEngine {
         if queues[q].dim != nil {
             let sample = DimSample(timeNs: now, packets: queues[q].rxPackets, bytes: queues[q].rxBytes,
                                    events: queues[q].interrupts)
-            _ = queues[q].dim!.update(sample)
+            if queues[q].dim!.update(sample) != nil { queues[q].refreshModeration() }
         } else if queues[q].itr != nil {
-            _ = queues[q].itr!.update(rxPackets: queues[q].itrRxPackets, rxBytes: queues[q].itrRxBytes,
-                                      txPackets: queues[q].itrTxPackets, txBytes: queues[q].itrTxBytes)
+            if queues[q].itr!.update(rxPackets: queues[q].itrRxPackets, rxBytes: queues[q].itrRxBytes,
+                                     txPackets: queues[q].itrTxPackets, txBytes: queues[q].itrTxBytes) {
+                queues[q].refreshModeration()
+            }
         }
         queues[q].itrRxPackets = 0; queues[q].itrRxBytes = 0
         queues[q].itrTxPackets = 0; queues[q].itrTxBytes = 0
@@ -657,15 +732,15 @@ struct SimEngine {
 
     mutating func finishApp(_ c: Int) {
         let start = cores[c].workStart
-        let n = cores[c].batch.count
+        let n = cores[c].batchCount
         if !bulkIndex.isEmpty { bulkInPoll.removeAll(keepingCapacity: true) }
         for k in 0..<n {
-            let p = cores[c].batch[k]
+            let p = cores[c].threadQueue.pop(arena.base)
             let done = start + cores[c].batchFinish[k]
             counters.delivered &+= 1
             counters.deliveredBytes &+= UInt64(p.size)
             let src = Int(p.source)
-            if var cs = closed[src] {
+            if sourceIsClosed[src], var cs = closed[src] {
                 // Answer: the response leaves through the physical TX ring and reaches the client.
                 if transmit(size: cs.responseBytes, flow: p.flow, source: p.source) {
                     let arrival = done + txExtraNs + dmaNs + wireNs + UInt64(Double(cs.responseBytes) * linkNsPerByte)
@@ -679,7 +754,7 @@ struct SimEngine {
                 closed[src] = cs
             } else {
                 intervalHistogram.record(done - p.origin)
-                if !bulkIndex.isEmpty, let idx = bulkIndex[src << 20 | Int(p.flow)] {
+                if sourceIsBulk[src], let idx = bulkIndex[src << 20 | Int(p.flow)] {
                     if open[idx].unackedBytes == 0 { bulkInPoll.append(idx) }
                     open[idx].unackedBytes &+= UInt64(p.size)
                 }
@@ -696,11 +771,11 @@ struct SimEngine {
     }
 
     mutating func finishBackend(_ c: Int) {
-        let n = cores[c].batch.count
-        for k in 0..<n {
-            let p = cores[c].batch[k]
+        let n = cores[c].batchCount
+        for _ in 0..<n {
+            let p = cores[c].threadQueue.pop(arena.base)
             let q = queueIndex(layer: 1, flow: p.flow, source: p.source)
-            if !queues[q].ring.push(p) {
+            if !queues[q].ring.push(p, arena.base) {
                 counters.rxMissed &+= 1
                 lost(p)
                 continue
@@ -715,10 +790,7 @@ struct SimEngine {
     var backlog: UInt64 {
         var b = 0
         for q in queues { b += q.ring.count }
-        for c in cores {
-            b += c.threadQueue.count
-            if c.work == .poll || c.work == .app || c.work == .backend { b += c.batch.count }
-        }
+        for c in cores { b += c.threadQueue.count }
         return UInt64(b)
     }
 

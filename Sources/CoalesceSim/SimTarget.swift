@@ -91,11 +91,13 @@ public struct SimTarget: Target {
 
     /// Runs the simulation for `intervalNs` more nanoseconds.
     public mutating func advance(intervalNs: UInt64) throws {
+        engine.makeArenaUnique()
         engine.run(until: engine.now + intervalNs)
     }
 
     /// Runs the simulation until simulated time `ns`.
     public mutating func run(untilNs ns: UInt64) {
+        engine.makeArenaUnique()
         if ns > engine.now { engine.run(until: ns) }
     }
 

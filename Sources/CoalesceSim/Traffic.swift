@@ -26,6 +26,9 @@ struct SizeSampler {
         }
     }
 
+    /// The size when the distribution is fixed, else 0.
+    var fixedSize: UInt32 { mode == 0 ? fixed : 0 }
+
     @inline(__always)
     func draw(_ rng: inout SeededGenerator) -> UInt32 {
         switch mode {
@@ -179,6 +182,8 @@ struct OpenSource {
     let source: Int
     var rng: SeededGenerator
     let sizes: SizeSampler
+    /// The size when the distribution is fixed (skips the sampler), else 0.
+    let fixedSize: UInt32
     let flowCount: UInt32
     /// NIC arrival time of the next packet (wire time + DMA delay), or `.max`.
     var nextTime: UInt64 = .max
@@ -218,6 +223,7 @@ struct OpenSource {
         self.source = source
         self.rng = rng
         self.sizes = sizes
+        self.fixedSize = sizes.fixedSize
         self.flowCount = UInt32(max(flowCount, 1))
         self.dmaNs = dmaNs
         self.wireNs = wireNs
