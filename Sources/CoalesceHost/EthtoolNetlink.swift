@@ -88,11 +88,16 @@ public final class EthtoolNetlinkClient {
 /// The driver bound to an interface: the last component of the
 /// `/sys/class/net/IF/device/driver` symlink (`virtio_net`, `e1000e`, `mlx5_core`);
 /// for virtual devices without `device/` (veth, lo) the driver field of the
-/// ETHTOOL_GDRVINFO ioctl; "unknown" when neither answers.
+/// ETHTOOL_GDRVINFO ioctl; `loopback` for lo; "unknown" when nothing answers.
 public func driverName(_ interface: String, sysClassNet: String = "/sys/class/net") -> String {
     if let link = readLink("\(sysClassNet)/\(interface)/device/driver"),
        let last = link.split(separator: "/").last {
         return String(last)
     }
-    return EthtoolIoctl.driverName(interface) ?? "unknown"
+    if let driver = EthtoolIoctl.driverName(interface) { return driver }
+    // The loopback device answers no ETHTOOL_GDRVINFO; its ARPHRD type (772) names it.
+    if (try? KernelFileReader(initialCapacity: 64).readText(KernelPath("\(sysClassNet)/\(interface)/type"))) == "772" {
+        return "loopback"
+    }
+    return "unknown"
 }

@@ -116,3 +116,15 @@ struct HostBenchmarkTests {
         #expect(a.adaptiveRx == b.adaptiveRx)
     }
 }
+
+@Suite("driver names")
+struct DriverNameTests {
+    @Test("eth0's driver comes from the sysfs driver link, lo is named loopback")
+    func driverNames() {
+        #expect(driverName("lo") == "loopback")
+        if HostTestEnvironment.hasEth0 {
+            let link = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/sys/class/net/eth0/device/driver")) ?? ""
+            #expect(link.hasSuffix("/" + driverName("eth0")))
+        }
+    }
+}
