@@ -121,6 +121,11 @@ struct NamespaceTests {
             #expect(bytes.event == .reset)
             #expect(packets.value == after.rxPackets)
             #expect(after.rxPackets >= 10 && after.rxPackets < 300)
+            // The feature path sees a reset with non-negative rates, not a negative delta.
+            let metrics = try #require(IntervalMetrics(previous: before, current: after))
+            #expect(metrics.counterEvents.contains { $0.contains("reset") })
+            #expect(metrics.rxPacketsPerSecond >= 0)
+            #expect(metrics.rxPackets == after.rxPackets)
         }
     }
 }
