@@ -27,10 +27,10 @@ public enum BuiltinScenarios {
         durationS: 5, traffic: [rpc])
 
     static let memcached = Scenario(
-        name: "memcached", description: "Memcached-like: 256 clients, small requests at ~1 M req/s over 4 queues and 4 cores",
+        name: "memcached", description: "Memcached-like: 160 clients, small requests at ~0.8 M req/s over 4 queues and 4 cores",
         durationS: 2, nic: NICConfig(queues: 4), cpu: CPUConfig(cores: 4),
         traffic: [TrafficSource(
-            name: "kv", kind: .requestResponse(clients: 256, thinkUs: 150, serviceUs: 1, service: .exponential, responseBytes: 96),
+            name: "kv", kind: .requestResponse(clients: 160, thinkUs: 150, serviceUs: 1, service: .exponential, responseBytes: 96),
             size: .bimodal(small: 80, large: 200, pSmall: 0.9))])
 
     static let bulkTCP = Scenario(

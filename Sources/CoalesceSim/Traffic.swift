@@ -237,17 +237,17 @@ struct OpenSource {
             let gap = UInt64(rng.exponential(mean: meanGapNs).rounded()) + 1
             var candidate = time &+ gap
             if mode == .onOff {
-                while candidate >= periodEnd {
-                    // Skip to the next on period.
+                // Move through on/off periods until the candidate falls in an on period.
+                while true {
                     if on {
+                        if candidate < periodEnd { break }
                         on = false
-                        let off = UInt64(rng.period(mean: offMeanNs, periodDistribution, shape: shape)) + 1
-                        let offStart = periodEnd
-                        periodEnd = offStart &+ off
+                        periodEnd = periodEnd &+ UInt64(rng.period(mean: offMeanNs, periodDistribution, shape: shape)) + 1
                     } else {
                         on = true
                         let start = periodEnd
                         periodEnd = start &+ UInt64(rng.period(mean: onMeanNs, periodDistribution, shape: shape)) + 1
+                        // Memoryless: the first arrival of the new on period.
                         candidate = start &+ UInt64(rng.exponential(mean: meanGapNs).rounded())
                     }
                 }

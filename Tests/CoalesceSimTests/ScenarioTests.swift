@@ -172,6 +172,16 @@ struct MechanicsTests {
         }
     }
 
+    @Test func onOffSourcesAverageTheirDutyCycle() throws {
+        for dist in [PeriodDistribution.exponential, .lognormal, .pareto] {
+            let s = Scenario(name: "test-onoff", description: "test", durationS: 1, traffic: [
+                TrafficSource(name: "b", kind: .onOff(ratePps: 100_000, onMs: 1, offMs: 4, periods: dist, shape: dist == .pareto ? 2.5 : 0.5))])
+            let r = try SimTarget.runStatic(scenario: s, setting: setting("rx-usecs=16,rx-frames=32"), seed: 8, seconds: 2)
+            let offered = Double(r.simulatedPackets) / 2
+            #expect(abs(offered - 20_000) < 3_000, "\(dist): \(offered) pps offered, duty cycle gives 20000")
+        }
+    }
+
     @Test func phasesChangeTheOfferedMix() throws {
         var t = try SimTarget(scenario: BuiltinScenarios.named("overload-spike")!, seed: 4)
         var rates: [Double] = []
