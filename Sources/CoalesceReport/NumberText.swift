@@ -1,0 +1,111 @@
+/// Number formatting for the report, written out (rather than `String(format:)`) so the
+/// library needs no Foundation and its output is the same under every locale.
+enum NumberText {
+    /// `x` rounded to `decimals` places ("1.50", "-0.03", "12"); "–" for NaN/∞.
+    static func fixed(_ x: Double, _ decimals: Int) -> String {
+        guard x.isFinite else { return "–" }
+        let d = max(0, min(decimals, 9))
+        var scale: Int64 = 1
+        for _ in 0..<d { scale *= 10 }
+        guard abs(x) * Double(scale) < 9e15 else { return String(Int64(x.rounded())) }
+        let n = Int64((abs(x) * Double(scale)).rounded())
+        let whole = n / scale
+        var text = String(whole)
+        if d > 0 {
+            let frac = String(n % scale)
+            text += "." + String(repeating: "0", count: d - frac.count) + frac
+        }
+        return (x < 0 && n != 0 ? "-" : "") + text
+    }
+
+    /// How many decimals show `significant` digits of the largest magnitude in `values`
+    /// (between 0 and 5).
+    static func decimals(for values: [Double], significant: Int = 3) -> Int {
+        let m = values.filter(\.isFinite).map(abs).max() ?? 0
+        guard m > 0 else { return 0 }
+        var magnitude = 0  // floor(log10(m)) without Foundation
+        var v = m
+        while v >= 10 { v /= 10; magnitude += 1 }
+        while v < 1 { v *= 10; magnitude -= 1 }
+        return max(0, min(5, significant - 1 - magnitude))
+    }
+
+    /// `x` with about three significant digits.
+    static func short(_ x: Double) -> String { fixed(x, decimals(for: [x])) }
+
+    /// "mean [lo, hi]" with a shared number of decimals; one seed gives "mean (1 seed)".
+    static func estimate(_ e: Estimate, scale: Double = 1) -> String {
+        let values = [e.mean * scale, e.ci.lower * scale, e.ci.upper * scale]
+        let d = decimals(for: values)
+        let point = fixed(values[0], d)
+        if e.ci.isDegenerate { return point + " (1 seed)" }
+        return "\(point) [\(fixed(values[1], d)), \(fixed(values[2], d))]"
+    }
+
+    /// "[lo, hi]" only (or "1 seed, no CI").
+    static func interval(_ e: Estimate, scale: Double = 1) -> String {
+        if e.ci.isDegenerate { return "1 seed, no CI" }
+        let d = decimals(for: [e.mean * scale, e.ci.lower * scale, e.ci.upper * scale])
+        return "[\(fixed(e.ci.lower * scale, d)), \(fixed(e.ci.upper * scale, d))]"
+    }
+
+    /// A signed difference: "+1.2", "−0.40", "0".
+    static func signed(_ x: Double, _ decimals: Int) -> String {
+        let t = fixed(x, decimals)
+        if t.hasPrefix("-") { return "−" + t.dropFirst() }
+        return t.allSatisfy({ $0 == "0" || $0 == "." }) ? t : "+" + t
+    }
+
+    /// "Δ [lo, hi]" with signs.
+    static func signedEstimate(_ e: Estimate, scale: Double = 1) -> String {
+        let values = [e.mean * scale, e.ci.lower * scale, e.ci.upper * scale]
+        let d = decimals(for: values, significant: 2)
+        let point = signed(values[0], d)
+        if e.ci.isDegenerate { return point + " (1 seed)" }
+        return "\(point) [\(signed(values[1], d)), \(signed(values[2], d))]"
+    }
+
+    /// A rate with a unit prefix: "850 k", "1.25 M", "999".
+    static func si(_ x: Double) -> String {
+        guard x.isFinite else { return "–" }
+        let a = abs(x)
+        if a >= 1e9 { return short(x / 1e9) + " G" }
+        if a >= 1e6 { return short(x / 1e6) + " M" }
+        if a >= 1e3 { return short(x / 1e3) + " k" }
+        return short(x)
+    }
+
+    /// An axis tick label: compact, without trailing zeros ("0.5", "20", "1k", "1.5M").
+    static func tick(_ x: Double) -> String {
+        let a = abs(x)
+        func trim(_ s: String) -> String {
+            guard s.contains(".") else { return s }
+            var t = Substring(s)
+            while t.hasSuffix("0") { t = t.dropLast() }
+            if t.hasSuffix(".") { t = t.dropLast() }
+            return String(t)
+        }
+        if a >= 1e6 { return trim(fixed(x / 1e6, 2)) + "M" }
+        if a >= 1e4 { return trim(fixed(x / 1e3, 1)) + "k" }
+        return trim(fixed(x, 4))
+    }
+}
+
+/// Escapes text for HTML element content and attribute values (SVG shares the rules).
+enum Escape {
+    static func html(_ s: String) -> String {
+        var out = ""
+        out.reserveCapacity(s.utf8.count)
+        for c in s {
+            switch c {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&#39;"
+            default: out.append(c)
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,179 @@
+import CoalesceCore
+import Foundation
+import Testing
+@testable import CoalesceReport
+
+@Suite("Comparison JSON and HTML")
+struct ReportOutputTests {
+    static let report: ComparisonReport = try! ComparisonReport(SyntheticComparison.input())
+
+    func decodedJSON() throws -> [String: Any] {
+        let object = try JSONSerialization.jsonObject(with: Data(Self.report.json()))
+        return try #require(object as? [String: Any])
+    }
+
+    @Test func jsonHasEveryRequiredKeyWithTheRightType() throws {
+        let root = try decodedJSON()
+        let scenarios = try #require(root["scenarios"] as? [[String: Any]])
+        #expect(scenarios.count == 3)
+        for s in scenarios {
+            #expect(s["name"] is String)
+            #expect(s["best_static"] is String)
+            let policies = try #require(s["policies"] as? [[String: Any]])
+            #expect(policies.count == 9)
+            for p in policies {
+                #expect(p["policy"] is String)
+                for key in ["reward_mean", "throughput_pps", "latency_p50_us", "latency_p99_us", "latency_p999_us",
+                            "cpu_percent", "interrupts_per_s", "drops", "changes"] {
+                    #expect(p[key] is NSNumber, "\(key) is not a number")
+                }
+                let ci = try #require(p["reward_ci95"] as? [NSNumber])
+                #expect(ci.count == 2 && ci[0].doubleValue <= ci[1].doubleValue)
+                let delta = try #require(p["delta_vs_baseline"] as? [String: Any])
+                #expect(delta["reward"] is NSNumber)
+                let dci = try #require(delta["ci95"] as? [NSNumber])
+                #expect(dci.count == 2 && dci[0].doubleValue <= dci[1].doubleValue)
+            }
+        }
+    }
+
+    @Test func jsonNumbersAreNeverBooleansOrStrings() {
+        // JSONSerialization on Linux bridges 0/1 to Bool, so check the text itself.
+        let text = String(decoding: Self.report.json(), as: UTF8.self)
+        for key in ["reward_mean", "drops", "changes", "cpu_percent", "reward"] {
+            for bad in ["true", "false", "\"", "null"] {
+                #expect(!text.contains("\"\(key)\": \(bad)"), "\(key) holds \(bad)")
+            }
+        }
+    }
+
+    @Test func jsonFiguresAreMeansOverSeedsAndTheBaselineDeltaIsZero() throws {
+        let input = SyntheticComparison.input()
+        let root = try decodedJSON()
+        let scenarios = try #require(root["scenarios"] as? [[String: Any]])
+        for (s, sIn) in zip(scenarios, input.scenarios) {
+            let best = try #require(s["best_static"] as? String)
+            let statics = sIn.policies.filter { $0.kind == .staticSetting }
+            let expected = statics.max { ABStatistics.mean($0.runs.map(\.reward)) < ABStatistics.mean($1.runs.map(\.reward)) }!
+            #expect(best == expected.policy)
+            let policies = try #require(s["policies"] as? [[String: Any]])
+            for (p, pIn) in zip(policies, sIn.policies) {
+                #expect(p["policy"] as? String == pIn.policy)
+                let mean = ABStatistics.mean(pIn.runs.map(\.latencyP99Us))
+                #expect(abs((p["latency_p99_us"] as! NSNumber).doubleValue - mean) <= 1e-9 * mean)
+                let drops = ABStatistics.mean(pIn.runs.map { Double($0.drops) })
+                #expect((p["drops"] as! NSNumber).doubleValue == drops)
+                if pIn.policy == best {
+                    let delta = p["delta_vs_baseline"] as! [String: Any]
+                    #expect((delta["reward"] as! NSNumber).doubleValue == 0)
+                    #expect((delta["ci95"] as! [NSNumber]).map(\.doubleValue) == [0, 0])
+                }
+            }
+        }
+        #expect((root["seeds"] as? [NSNumber])?.count == 5)
+    }
+
+    @Test func jsonKeepsTheDocumentedKeyOrderAndEscapesStrings() throws {
+        let text = String(decoding: Self.report.json(), as: UTF8.self)
+        let keys = ["\"policy\"", "\"reward_mean\"", "\"reward_ci95\"", "\"throughput_pps\"", "\"latency_p50_us\"",
+                    "\"latency_p99_us\"", "\"latency_p999_us\"", "\"cpu_percent\"", "\"interrupts_per_s\"",
+                    "\"drops\"", "\"changes\"", "\"delta_vs_baseline\""]
+        let positions = keys.map { text.range(of: $0)!.lowerBound }
+        #expect(positions == positions.sorted())
+        #expect(ReportJSON.string("a\"b\\c\n\u{1}").serialized() == "\"a\\\"b\\\\c\\n\\u0001\"\n")
+        #expect(ReportJSON.number(.nan).serialized() == "null\n")
+        #expect(ReportJSON.number(2.5).serialized() == "2.5\n" && ReportJSON.number(-3).serialized() == "-3\n")
+    }
+
+    @Test func htmlIsSelfContainedWithOneChartGroupPerScenario() {
+        let html = Self.report.html()
+        #expect(html.hasPrefix("<!DOCTYPE html>"))
+        #expect(!html.contains("http://") && !html.contains("https://"))
+        #expect(!html.lowercased().contains("<script") && !html.contains("<img") && !html.contains("@import")
+                && !html.contains("url("))
+        let opens = html.components(separatedBy: "<svg ").count - 1
+        let closes = html.components(separatedBy: "</svg>").count - 1
+        #expect(opens == closes && opens == 3 * 3)
+        #expect(html.components(separatedBy: "class=\"chart-group\"").count - 1 == 3)
+        for i in 0..<3 {
+            for id in ["charts-\(i)", "tradeoff-\(i)", "cdf-\(i)", "timeseries-\(i)", "scenario-\(i)"] {
+                #expect(html.contains("id=\"\(id)\""), "missing \(id)")
+            }
+        }
+        #expect(html.components(separatedBy: "<table").count == html.components(separatedBy: "</table>").count)
+        #expect(html.contains("</html>"))
+    }
+
+    @Test func htmlSeparatesTrainingAndHeldOutScenariosAndShowsBareMetal() {
+        let html = Self.report.html()
+        let train = html.range(of: "data-split=\"train\"")
+        let holdout = html.range(of: "data-split=\"holdout\"")
+        #expect(train != nil && holdout != nil)
+        #expect(train!.lowerBound < holdout!.lowerBound)
+        #expect(html.contains("id=\"bare-metal-bursty-virt\""))
+        #expect(!html.contains("id=\"bare-metal-steady-rr\""))
+    }
+
+    @Test func htmlFlagsALearnedPolicyThatLosesToTheBestStatic() throws {
+        var input = SyntheticComparison.input(scenarios: [SyntheticComparison.specs[0]])
+        let best = try ComparisonReport(input).scenarios[0].bestStatic!
+        let bestRuns = input.scenarios[0].policies.first { $0.policy == best }!.runs
+        let i = input.scenarios[0].policies.firstIndex { $0.kind == .learned }!
+        input.scenarios[0].policies[i].runs = bestRuns.enumerated().map { k, r in
+            var r = r
+            r.reward -= 0.05 + 0.002 * Double(k)
+            return r
+        }
+        let report = try ComparisonReport(input)
+        #expect(report.scenarios[0].learned[0].vsBestStatic?.verdict == .worse)
+        let html = report.html()
+        #expect(html.contains("<tr class=\"loss\">"))
+        #expect(html.contains("LOSES to best static"))
+        #expect(html.contains("class=\"findings\""))
+    }
+
+    @Test func htmlEscapesEveryText() throws {
+        var input = SyntheticComparison.input(seedCount: 2, scenarios: [SyntheticComparison.specs[0]])
+        input.title = "<script>alert('x')</script> & co"
+        input.scenarios[0].name = "a<b>\"c\""
+        input.scenarios[0].policies[0].policy = "static:<i>"
+        input.notes = ["1 < 2 & 3 > 2"]
+        let html = try ComparisonReport(input).html()
+        #expect(!html.contains("<script>") && !html.contains("<b>") && !html.contains("<i>"))
+        #expect(html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; co"))
+        #expect(html.contains("a&lt;b&gt;&quot;c&quot;"))
+        #expect(html.contains("1 &lt; 2 &amp; 3 &gt; 2"))
+    }
+
+    @Test func singleSeedReportSaysSoInsteadOfInventingIntervals() throws {
+        let report = try ComparisonReport(SyntheticComparison.input(seedCount: 1))
+        let html = report.html()
+        #expect(html.contains("Only one seed"))
+        #expect(html.contains("(1 seed)"))
+        #expect(report.scenarios.allSatisfy { $0.learned.allSatisfy { $0.vsBestStatic?.verdict == .singleSeed } })
+    }
+
+    @Test func missingSeriesAndDistributionsRenderAsAnExplicitNote() throws {
+        var input = SyntheticComparison.input(seedCount: 2, scenarios: [SyntheticComparison.specs[1]])
+        for i in input.scenarios[0].policies.indices {
+            input.scenarios[0].policies[i].series = nil
+            input.scenarios[0].policies[i].latencyCDF = nil
+        }
+        let html = try ComparisonReport(input).html()
+        #expect(html.contains("No latency distributions were recorded"))
+        #expect(html.contains("No adaptive or learned policy recorded a time series"))
+        #expect(html.contains("id=\"cdf-0\"") && html.contains("id=\"timeseries-0\""))
+    }
+
+    @Test func numberFormattingIsFixedAndLocaleFree() {
+        #expect(NumberText.fixed(1.005, 2) == "1.00" || NumberText.fixed(1.005, 2) == "1.01")
+        #expect(NumberText.fixed(-0.004, 2) == "0.00")
+        #expect(NumberText.fixed(-12.345, 1) == "-12.3")
+        #expect(NumberText.fixed(7, 0) == "7")
+        #expect(NumberText.short(0.012345) == "0.0123")
+        #expect(NumberText.si(1_250_000) == "1.25 M")
+        #expect(NumberText.tick(20000) == "20k" && NumberText.tick(0.5) == "0.5")
+        #expect(abs(ChartMath.log10(1234.5) - 3.091491) < 1e-6)
+        #expect(abs(ChartMath.ln(0.001) + 6.907755278982137) < 1e-12)
+    }
+}
