@@ -195,6 +195,17 @@ struct DatasetParser {
         var lastTime: [String: UInt64] = [:]
         let featureStart = index["s_" + header.features[0]]!
         let irqStart = index["irq_0"]!
+        // Column positions resolved once per file, not per row.
+        let cEpisode = index["episode"]!, cStep = index["step"]!, cTime = index["t_ns"]!
+        let cCounters = DatasetColumns.counters.map { index[$0]! }
+        let cCPU = ["cpu_user_ns", "cpu_system_ns", "cpu_irq_ns", "cpu_softirq_ns", "cpu_idle_ns"].map { index[$0]! }
+        let cCPUCount = index["cpu_count"]!, cSoftDrop = index["softnet_dropped"]!, cSqueeze = index["softnet_time_squeeze"]!
+        let cLatency = DatasetColumns.latency.map { index[$0]! }
+        let cSetting = index["setting"]!, cAction = index["action"]!, cPrev = index["prev_action"]!
+        let cPi = index["pi_b"]!, cPolicy = index["policy"]!, cGuard = index["guard"]!
+        let cComponents = DatasetColumns.components.map { index[$0]! }
+        let cReward = index["reward"]!, cTerminal = index["terminal"]!, cTimeout = index["timeout"]!
+        var settingCache: [String: CoalescingSetting] = [:]
         while let (line, complete) = nextLine() {
             if line.isEmpty { continue }
             if !complete {
@@ -208,10 +219,9 @@ struct DatasetParser {
             let ln = lineNumber
             func raw(_ i: Int) -> Range<Int> { ranges[position[i]] }
             func string(_ i: Int) -> String { quoted[position[i]] ?? text(raw(i)) }
-            func uint(_ name: String) throws(DatasetReadError) -> UInt64 {
-                let i = index[name]!
+            func uint(_ i: Int) throws(DatasetReadError) -> UInt64 {
                 guard let v = parseUInt(raw(i)) else {
-                    throw .badValue(path: path, line: ln, column: name, value: string(i), reason: "is not a non-negative integer")
+                    throw .badValue(path: path, line: ln, column: expected[i], value: string(i), reason: "is not a non-negative integer")
                 }
                 return v
             }
@@ -229,72 +239,73 @@ struct DatasetParser {
                 }
                 return v
             }
-            func named(_ name: String, optional: Bool = false) throws(DatasetReadError) -> Double? {
-                try double(index[name]!, optional: optional)
-            }
-            func flag(_ name: String) throws(DatasetReadError) -> Bool {
-                let v = try uint(name)
-                guard v <= 1 else { throw .badValue(path: path, line: ln, column: name, value: String(v), reason: "must be 0 or 1") }
+            func flag(_ i: Int) throws(DatasetReadError) -> Bool {
+                let v = try uint(i)
+                guard v <= 1 else { throw .badValue(path: path, line: ln, column: expected[i], value: String(v), reason: "must be 0 or 1") }
                 return v == 1
             }
 
-            let episode = string(index["episode"]!)
-            let t = try uint("t_ns")
+            let episode = string(cEpisode)
+            let t = try uint(cTime)
             if let prev = lastTime[episode], t <= prev {
                 throw .nonMonotonicTime(path: path, line: ln, episode: episode, previousNs: prev, foundNs: t)
             }
             lastTime[episode] = t
-            let settingText = string(index["setting"]!)
+            let settingText = string(cSetting)
             let setting: CoalescingSetting
-            do { setting = try CoalescingSetting.parse(settingText, layerCount: header.layerCount) } catch {
-                throw .badValue(path: path, line: ln, column: "setting", value: settingText, reason: "\(error)")
+            if let cached = settingCache[settingText] { setting = cached } else {
+                do { setting = try CoalescingSetting.parse(settingText, layerCount: header.layerCount) } catch {
+                    throw .badValue(path: path, line: ln, column: "setting", value: settingText, reason: "\(error)")
+                }
+                settingCache[settingText] = setting
             }
             var latency: LatencySummary?
-            if !raw(index["lat_count"]!).isEmpty {
-                latency = LatencySummary(count: try uint("lat_count"), p50Ns: try uint("lat_p50_ns"), p99Ns: try uint("lat_p99_ns"),
-                                         p999Ns: try uint("lat_p999_ns"), maxNs: try uint("lat_max_ns"))
+            if !raw(cLatency[0]).isEmpty {
+                latency = LatencySummary(count: try uint(cLatency[0]), p50Ns: try uint(cLatency[1]), p99Ns: try uint(cLatency[2]),
+                                         p999Ns: try uint(cLatency[3]), maxNs: try uint(cLatency[4]))
             }
             var interrupts: [UInt64] = []
-            for i in 0..<header.layerCount { interrupts.append(try uint(expected[irqStart + i])) }
+            interrupts.reserveCapacity(header.layerCount)
+            for i in 0..<header.layerCount { interrupts.append(try uint(irqStart + i)) }
             let observation = Observation(
-                timestampNs: t, rxPackets: try uint("rx_packets"), rxBytes: try uint("rx_bytes"),
-                txPackets: try uint("tx_packets"), txBytes: try uint("tx_bytes"), rxDropped: try uint("rx_dropped"),
-                rxMissed: try uint("rx_missed_errors"), rxFifoErrors: try uint("rx_fifo_errors"),
-                txDropped: try uint("tx_dropped"), interrupts: interrupts,
-                cpu: CPUTimes(userNs: try uint("cpu_user_ns"), systemNs: try uint("cpu_system_ns"), irqNs: try uint("cpu_irq_ns"),
-                              softirqNs: try uint("cpu_softirq_ns"), idleNs: try uint("cpu_idle_ns")),
-                cpuCount: Int(try uint("cpu_count")), softnetDropped: try uint("softnet_dropped"),
-                softnetTimeSqueeze: try uint("softnet_time_squeeze"), latency: latency, setting: setting)
+                timestampNs: t, rxPackets: try uint(cCounters[0]), rxBytes: try uint(cCounters[1]),
+                txPackets: try uint(cCounters[2]), txBytes: try uint(cCounters[3]), rxDropped: try uint(cCounters[4]),
+                rxMissed: try uint(cCounters[5]), rxFifoErrors: try uint(cCounters[6]),
+                txDropped: try uint(cCounters[7]), interrupts: interrupts,
+                cpu: CPUTimes(userNs: try uint(cCPU[0]), systemNs: try uint(cCPU[1]), irqNs: try uint(cCPU[2]),
+                              softirqNs: try uint(cCPU[3]), idleNs: try uint(cCPU[4])),
+                cpuCount: Int(try uint(cCPUCount)), softnetDropped: try uint(cSoftDrop),
+                softnetTimeSqueeze: try uint(cSqueeze), latency: latency, setting: setting)
             var state = [Float](repeating: 0, count: header.features.count)
             for k in 0..<state.count { state[k] = Float(try double(featureStart + k)!) }
-            let action = Int(try uint("action"))
+            let action = Int(try uint(cAction))
             guard action < header.actionSpace.count else {
                 throw .unknownAction(path: path, line: ln, action: action, count: header.actionSpace.count)
             }
             var previousAction: Int?
-            if !raw(index["prev_action"]!).isEmpty {
-                let p = Int(try uint("prev_action"))
+            if !raw(cPrev).isEmpty {
+                let p = Int(try uint(cPrev))
                 guard p < header.actionSpace.count else {
                     throw .unknownAction(path: path, line: ln, action: p, count: header.actionSpace.count)
                 }
                 previousAction = p
             }
-            let probability = try named("pi_b", optional: true)
+            let probability = try double(cPi, optional: true)
             if let p = probability, !(p > 0 && p <= 1) {
-                throw .badValue(path: path, line: ln, column: "pi_b", value: string(index["pi_b"]!), reason: "must be in (0, 1]")
+                throw .badValue(path: path, line: ln, column: "pi_b", value: string(cPi), reason: "must be in (0, 1]")
             }
-            let guardText = string(index["guard"]!)
+            let guardText = raw(cGuard).isEmpty ? nil : string(cGuard)
             let components = RewardComponents(
-                latencyP99Us: try named("c_latency_p99_us", optional: true), cpuBusy: try named("c_cpu_busy")!,
-                cpuPerPacketUs: try named("c_cpu_per_packet_us")!, dropFraction: try named("c_drop_fraction")!,
-                backlogFraction: try named("c_backlog_fraction")!, changed: try named("c_changed")!,
-                throughputPps: try named("c_throughput_pps")!, interruptsPerS: try named("c_interrupts_per_s")!)
+                latencyP99Us: try double(cComponents[0], optional: true), cpuBusy: try double(cComponents[1])!,
+                cpuPerPacketUs: try double(cComponents[2])!, dropFraction: try double(cComponents[3])!,
+                backlogFraction: try double(cComponents[4])!, changed: try double(cComponents[5])!,
+                throughputPps: try double(cComponents[6])!, interruptsPerS: try double(cComponents[7])!)
             rows.append(DatasetRow(
-                episode: episode, step: Int(try uint("step")), observation: observation, state: state,
+                episode: episode, step: Int(try uint(cStep)), observation: observation, state: state,
                 previousAction: previousAction, action: action, probability: probability,
-                policy: string(index["policy"]!), guardReason: guardText.isEmpty ? nil : guardText,
-                components: components, reward: try named("reward")!, terminal: try flag("terminal"),
-                timeout: try flag("timeout")))
+                policy: string(cPolicy), guardReason: guardText,
+                components: components, reward: try double(cReward)!, terminal: try flag(cTerminal),
+                timeout: try flag(cTimeout)))
         }
         if rows.isEmpty { throw .empty(path: path) }
         return Dataset(path: path, header: header, rows: rows, warnings: warnings, byteCount: bytes.count,
@@ -324,6 +335,14 @@ struct DatasetParser {
         if i < r.upperBound, let v = parseUInt(i..<r.upperBound), v < (1 << 53) {
             return negative ? -Double(v) : Double(v)
         }
-        return Double(Substring(text(r)))
+        // strtod straight from the buffer (no String per field). Every complete line ends
+        // in a newline, so the number is always followed by a non-numeric byte.
+        return bytes.withUnsafeBufferPointer { buf -> Double? in
+            let start = UnsafeRawPointer(buf.baseAddress! + r.lowerBound).assumingMemoryBound(to: CChar.self)
+            var end: UnsafeMutablePointer<CChar>?
+            let v = strtod(start, &end)
+            guard let e = end, UnsafeRawPointer(e) == UnsafeRawPointer(buf.baseAddress! + r.upperBound) else { return nil }
+            return v
+        }
     }
 }
