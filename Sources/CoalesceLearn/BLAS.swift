@@ -53,3 +53,63 @@ public enum BLAS {
         cblas_snrm2(Int32(count), x, 1)
     }
 }
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension BLAS {
+    /// The kernel family OpenBLAS selected at load time (e.g. `Haswell`, `SkylakeX`, `Prescott`).
+    public static var coreName: String { String(cString: openblas_get_corename()) }
+
+    /// The `OPENBLAS_CORETYPE` this CPU should use when OpenBLAS fell back to a
+    /// generic SSE kernel, else nil.
+    ///
+    /// OpenBLAS's DYNAMIC_ARCH build picks its kernels from the CPU model number;
+    /// virtual machines that report a generic model ("Intel Xeon Processor", as on
+    /// this project's machines) get the 2004 `Prescott` kernels although the CPU has
+    /// AVX2/AVX-512 — four times slower sgemm. The flags in /proc/cpuinfo are reliable.
+    public static func betterCoreType() -> String? {
+        let generic: Set<String> = ["Prescott", "Core2", "Penryn", "Dunnington", "Nehalem", "Katmai", "Coppermine", "Northwood"]
+        guard generic.contains(coreName) else { return nil }
+        guard let info = try? String(contentsOfProcFile: "/proc/cpuinfo"),
+              let flagsLine = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return nil }
+        let flags = Set(flagsLine.split(separator: " ").map(String.init))
+        if flags.contains("avx512f") && flags.contains("avx512bw") && flags.contains("avx512vl") { return "SkylakeX" }
+        if flags.contains("avx2") && flags.contains("fma") { return "Haswell" }
+        if flags.contains("avx") { return "SandyBridge" }
+        return nil
+    }
+
+    /// When `betterCoreType()` finds a better kernel and `OPENBLAS_CORETYPE` is not set,
+    /// re-executes this process (same arguments) with it set: OpenBLAS reads the
+    /// variable only when it is loaded. Returns normally when nothing needs doing or
+    /// the re-exec is impossible.
+    public static func reexecWithMatchingKernelIfNeeded() {
+        guard getenv("OPENBLAS_CORETYPE") == nil, let core = betterCoreType() else { return }
+        setenv("OPENBLAS_CORETYPE", core, 1)
+        let arguments = CommandLine.arguments
+        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) }
+        argv.append(nil)
+        execv("/proc/self/exe", &argv)
+        // execv only returns on failure: carry on with the slower kernel.
+        for p in argv { free(p) }
+    }
+}
+
+extension String {
+    /// Reads a small text file such as /proc/cpuinfo (whose size stat reports as 0).
+    init(contentsOfProcFile path: String) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw LearnError.invalidData("cannot open \(path)") }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+            bytes += chunk[0..<n]
+        }
+        self = String(decoding: bytes, as: UTF8.self)
+    }
+}

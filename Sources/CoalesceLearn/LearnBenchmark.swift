@@ -1,4 +1,7 @@
 import CoalesceCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// One measured figure of `LearnBenchmark.run()`.
 public struct BenchmarkFigure: Sendable, Codable {
@@ -19,10 +22,18 @@ public struct BenchmarkFigure: Sendable, Codable {
 /// Throughput figures of the trainer and of inference, for `coalesce bench`.
 /// Build in release mode for meaningful numbers.
 public enum LearnBenchmark {
+    /// CPU seconds the calling thread spent in `body` (OpenBLAS runs single-threaded in
+    /// the caller). CPU time rather than wall time, so that other work on a shared
+    /// machine does not distort the figures; `wallSeconds` is the wall-clock view.
     private static func seconds(_ body: () -> Void) -> Double {
-        let clock = ContinuousClock()
-        let d = clock.measure(body)
-        return Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+        func now() -> Double {
+            var ts = timespec()
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+            return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+        }
+        let start = now()
+        body()
+        return now() - start
     }
 
     /// Synthetic transitions: Gaussian states, uniform actions, Gaussian rewards.
@@ -118,7 +129,11 @@ public enum LearnBenchmark {
         return t / Double(decisions) * 1e9
     }
 
-    /// Every figure, with the targets.
+    /// What the figures ran on, e.g. `OpenBLAS SkylakeX kernels, 1 thread`.
+    public static var environment: String { "OpenBLAS \(BLAS.coreName) kernels, \(BLAS.threadCount) thread(s)" }
+
+    /// Every figure, with the targets. Call `BLAS.reexecWithMatchingKernelIfNeeded()`
+    /// first in a command-line tool, or OpenBLAS may run its generic kernels.
     public static func run() -> [BenchmarkFigure] {
         [
             BenchmarkFigure(name: "double-dqn gradient steps (12-64-64-16, batch 256, 1 thread)",

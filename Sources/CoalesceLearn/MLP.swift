@@ -94,11 +94,17 @@ public final class MLP {
             let n = shape.layerSizes[l], m = shape.layerSizes[l + 1]
             let out = activations[l + 1]
             let bias = parameters + shape.biasOffset(l)
-            for r in 0..<rows { (out + r * m).update(from: bias, count: m) }
             BLAS.gemm(.none, .transposed, m: rows, n: m, k: n, a: activations[l], lda: n,
-                      b: parameters + shape.weightOffset(l), ldb: n, beta: 1, c: out, ldc: m)
-            if l != last {
-                for i in 0..<(rows * m) where !(out[i] > 0) { out[i] = 0 }
+                      b: parameters + shape.weightOffset(l), ldb: n, beta: 0, c: out, ldc: m)
+            // Bias and ReLU in one branch-free pass (a select, so the loop vectorises).
+            let relu = l != last
+            for r in 0..<rows {
+                let row = out + r * m
+                if relu {
+                    for j in 0..<m { let v = row[j] + bias[j]; row[j] = v > 0 ? v : 0 }
+                } else {
+                    for j in 0..<m { row[j] += bias[j] }
+                }
             }
         }
     }
@@ -123,7 +129,7 @@ public final class MLP {
                 BLAS.gemm(.none, .none, m: rows, n: n, k: m, a: delta, lda: m,
                           b: parameters + shape.weightOffset(l), ldb: n, beta: 0, c: previous, ldc: n)
                 let act = activations[l]
-                for i in 0..<(rows * n) where !(act[i] > 0) { previous[i] = 0 }
+                for i in 0..<(rows * n) { previous[i] = act[i] > 0 ? previous[i] : 0 }
             }
         }
     }

@@ -96,11 +96,13 @@ public struct OfflineDataset: Sendable {
 
     /// Splits into training and validation rows by episode: whole episodes go to one
     /// side, chosen by a seeded shuffle. With fewer than `minimumEpisodes` episodes,
-    /// each episode is first cut into contiguous segments of `segmentLength` rows,
-    /// which are then assigned instead (documented in docs/training.md).
+    /// each episode is first cut into contiguous segments of `segmentLength` rows
+    /// (default: rows / 50, between 4 and 64), which are then assigned instead
+    /// (documented in docs/training.md).
     public func split(validationFraction: Double, seed: UInt64, minimumEpisodes: Int = 10,
-                      segmentLength: Int = 64) -> (training: OfflineDataset, validation: OfflineDataset, units: Int) {
+                      segmentLength: Int? = nil) -> (training: OfflineDataset, validation: OfflineDataset, units: Int) {
         var units = episodeRanges
+        let segmentLength = segmentLength ?? max(4, min(64, count / 50))
         if units.count < minimumEpisodes {
             units = units.flatMap { r in
                 stride(from: r.lowerBound, to: r.upperBound, by: segmentLength).map { $0..<min($0 + segmentLength, r.upperBound) }

@@ -175,14 +175,26 @@ final class ModelEvaluator: @unchecked Sendable {
                 let n = sizes[l], m = sizes[l + 1]
                 let target = l == last ? output : (l % 2 == 0 ? a : b)
                 let w = UnsafePointer(weights + weightOffsets[l])
-                target.update(from: weights + biasOffsets[l], count: m)
-                for i in 0..<n {
-                    let x = source[i]
-                    if x == 0 { continue }
-                    let row = w + i * m
-                    for o in 0..<m { target[o] += x * row[o] }
+                let bias = UnsafePointer(weights + biasOffsets[l])
+                // Blocks of 16 outputs stay in registers while every input is
+                // accumulated (inputs that ReLU zeroed are skipped); the rest one by one.
+                var o0 = 0
+                while o0 + 16 <= m {
+                    var acc = UnsafeRawPointer(bias + o0).loadUnaligned(as: SIMD16<Float>.self)
+                    for i in 0..<n {
+                        let x = source[i]
+                        if x == 0 { continue }
+                        acc += x * UnsafeRawPointer(w + i * m + o0).loadUnaligned(as: SIMD16<Float>.self)
+                    }
+                    if l != last { acc.replace(with: 0, where: .!(acc .> 0)) }
+                    UnsafeMutableRawPointer(target + o0).storeBytes(of: acc, as: SIMD16<Float>.self)
+                    o0 += 16
                 }
-                if l != last { for o in 0..<m where !(target[o] > 0) { target[o] = 0 } }
+                for o in o0..<m {
+                    var v = bias[o]
+                    for i in 0..<n { v += source[i] * w[i * m + o] }
+                    target[o] = l != last && !(v > 0) ? 0 : v
+                }
                 source = UnsafePointer(target)
             }
         }

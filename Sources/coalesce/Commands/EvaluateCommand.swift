@@ -50,6 +50,7 @@ struct EvaluateCommand: ParsableCommand {
     }
 
     func run() throws {
+        BLAS.reexecWithMatchingKernelIfNeeded()
         BLAS.setThreadCount(threads)
         let file = try ModelFile.decode(try ModelStore.readBytes(model), source: model)
         let objective = try self.objective.map(TrainCommand.resolveObjective) ?? file.metadata.objective

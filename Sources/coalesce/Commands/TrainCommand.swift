@@ -98,6 +98,7 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
+        BLAS.reexecWithMatchingKernelIfNeeded()
         BLAS.setThreadCount(threads)
         let objective = try Self.resolveObjective(objective)
         var datasets: [Dataset] = []
