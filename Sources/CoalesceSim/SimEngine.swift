@@ -185,11 +185,10 @@ struct SimEngine {
                                      serviceDistribution: dist, responseBytes: UInt32(resp), sizes: sizes, rng: rng,
                                      serviceRng: SeededGenerator.stream(seed: seed, UInt64(i) * 16 + 3))
                 // Clients start at random points of one think + service cycle.
-                for k in 0..<clients {
-                    let start = UInt64(c.rng.nextUnit() * (think + service + 10) * 1000)
-                    scheduleRequest(&c, client: k, sendAt: start)
-                }
+                var starts: [UInt64] = []
+                for _ in 0..<clients { starts.append(UInt64(c.rng.nextUnit() * (think + service + 10) * 1000)) }
                 closed[i] = c
+                for (k, start) in starts.enumerated() { scheduleRequest(source: i, client: k, sendAt: start) }
             }
         }
         bulkInPoll.reserveCapacity(64)
@@ -312,9 +311,8 @@ struct SimEngine {
         case .txTimer: txTimerFired(Int(e.a), at: e.time)
         case .requestArrival:
             let src = Int(e.a)
-            var cs = closed[src]!
-            let size = cs.sizes.draw(&cs.rng)
-            closed[src] = cs
+            let sampler = closed[src]!.sizes
+            let size = sampler.fixedSize > 0 ? sampler.fixedSize : sampler.draw(&closed[src]!.rng)
             arriveAtNIC(Packet(origin: e.c, size: size, source: UInt16(src), flow: UInt32(e.b)))
         case .ackArrival:
             guard let idx = bulkIndex[Int(e.a) << 20 | Int(e.b)] else { return }
@@ -344,22 +342,19 @@ struct SimEngine {
             }
             return
         }
-        if var c = closed[source] {
-            scheduleRequest(&c, client: client, sendAt: now)
-            closed[source] = c
-        }
+        if sourceIsClosed[source] { scheduleRequest(source: source, client: client, sendAt: now) }
     }
 
     /// Schedules client `client`'s next request: sent at `sendAt` (after its think
     /// time), arriving at the NIC one wire delay later; paused while the phase scale is 0.
-    mutating func scheduleRequest(_ c: inout ClosedSource, client: Int, sendAt: UInt64) {
-        let scale = schedule.scale(c.source, at: sendAt)
+    mutating func scheduleRequest(source: Int, client: Int, sendAt: UInt64) {
+        let scale = schedule.scale(source, at: sendAt)
         if scale <= 0 {
             let next = schedule.nextCheck(after: sendAt)
-            if next != .max { events.push(next, .resume, Int32(c.source), Int32(client)) }
+            if next != .max { events.push(next, .resume, Int32(source), Int32(client)) }
             return
         }
-        events.push(sendAt + wireNs + dmaNs, .requestArrival, Int32(c.source), Int32(client), sendAt)
+        events.push(sendAt + wireNs + dmaNs, .requestArrival, Int32(source), Int32(client), sendAt)
     }
 
     // MARK: - NIC
@@ -740,18 +735,19 @@ struct SimEngine {
             counters.delivered &+= 1
             counters.deliveredBytes &+= UInt64(p.size)
             let src = Int(p.source)
-            if sourceIsClosed[src], var cs = closed[src] {
+            if sourceIsClosed[src] {
                 // Answer: the response leaves through the physical TX ring and reaches the client.
-                if transmit(size: cs.responseBytes, flow: p.flow, source: p.source) {
-                    let arrival = done + txExtraNs + dmaNs + wireNs + UInt64(Double(cs.responseBytes) * linkNsPerByte)
+                let responseBytes = closed[src]!.responseBytes
+                if transmit(size: responseBytes, flow: p.flow, source: p.source) {
+                    let arrival = done + txExtraNs + dmaNs + wireNs + UInt64(Double(responseBytes) * linkNsPerByte)
                     intervalHistogram.record(arrival - p.origin)
                     let think = schedule.scale(src, at: arrival)
-                    let thinkNs = think > 0 ? cs.rng.exponential(mean: cs.thinkMeanNs / think) : 0
-                    scheduleRequest(&cs, client: Int(p.flow), sendAt: arrival + UInt64(thinkNs))
+                    let mean = think > 0 ? closed[src]!.thinkMeanNs / think : 0
+                    let thinkNs = think > 0 ? closed[src]!.rng.exponential(mean: mean) : 0
+                    scheduleRequest(source: src, client: Int(p.flow), sendAt: arrival + UInt64(thinkNs))
                 } else {
                     events.push(now + retryNs + wireNs + dmaNs, .requestArrival, Int32(src), Int32(p.flow), p.origin)
                 }
-                closed[src] = cs
             } else {
                 intervalHistogram.record(done - p.origin)
                 if sourceIsBulk[src], let idx = bulkIndex[src << 20 | Int(p.flow)] {

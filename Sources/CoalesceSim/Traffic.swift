@@ -245,7 +245,10 @@ struct OpenSource {
                         periodEnd = periodEnd &+ UInt64(rng.period(mean: offMeanNs, periodDistribution, shape: shape)) + 1
                     } else {
                         on = true
-                        let start = periodEnd
+                        // After a phase in which the source was silent, `periodEnd` lies in the
+                        // past: start the new on period now, never before `time` (which would
+                        // replay every missed cycle at once as a flood).
+                        let start = max(periodEnd, time)
                         periodEnd = start &+ UInt64(rng.period(mean: onMeanNs, periodDistribution, shape: shape)) + 1
                         // Memoryless: the first arrival of the new on period.
                         candidate = start &+ UInt64(rng.exponential(mean: meanGapNs).rounded())
@@ -259,6 +262,11 @@ struct OpenSource {
                     let next = schedule.nextCheck(after: time)
                     if next == .max { nextTime = .max; return }
                     time = next
+                    if mode == .onOff {
+                        // The on/off process was paused with its source: resume with a fresh on period.
+                        on = false
+                        periodEnd = time
+                    }
                     continue
                 }
                 if rng.nextUnit() * maxScale >= s { continue }
