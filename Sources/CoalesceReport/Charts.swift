@@ -76,8 +76,8 @@ struct ScenarioCharts {
     /// p99 latency against CPU: the static settings as the trade-off curve (joined in action
     /// order, numbered), every other policy as a marker with CI whiskers on both axes.
     func tradeOff() -> String {
-        let width = 610.0
-        let plot = PlotRect(x: 78, y: 16, width: 510, height: 330)
+        let width = 590.0
+        let plot = PlotRect(x: 78, y: 16, width: 494, height: 330)
         var legend: [LegendEntry] = []
         if !statics.isEmpty {
             legend.append(LegendEntry(label: "static settings (numbered, see key)", color: PolicyStyles.staticColor,
@@ -154,10 +154,10 @@ struct ScenarioCharts {
     /// Latency CDFs of the seed-0 runs on a log latency axis, with a tail panel (1 − CDF, log
     /// scale) below so p99 and p99.9 differences are visible.
     func latencyCDF() -> String {
-        let width = 610.0
+        let width = 590.0
         let withCDF = scenario.policies.filter { !($0.latencyCDF ?? []).isEmpty }
-        let top = PlotRect(x: 78, y: 16, width: 510, height: 200)
-        let tail = PlotRect(x: 78, y: top.bottom + 46, width: 510, height: 150)
+        let top = PlotRect(x: 78, y: 16, width: 494, height: 200)
+        let tail = PlotRect(x: 78, y: top.bottom + 46, width: 494, height: 150)
         var legend: [LegendEntry] = []
         if withCDF.contains(where: { $0.kind == .staticSetting }) {
             legend.append(LegendEntry(label: "static settings", color: "#c4c4c4", marker: nil, line: true, lineWidth: 1.2))
@@ -228,7 +228,7 @@ struct ScenarioCharts {
     /// The offered rate (top panel) and, in one panel per adaptive or learned policy, the
     /// action it chose at each step (seed-0 run), with the offered rate shaded behind it.
     func timeSeries() -> String {
-        let width = 1230.0
+        let width = 1200.0
         let withSeries = dynamic.filter { !($0.series ?? []).isEmpty }
         let left = 190.0, right = 20.0
         let rateHeight = 120.0, panelHeight = 92.0, gap = 16.0
@@ -244,7 +244,10 @@ struct ScenarioCharts {
             return c.render(id: "timeseries-\(index)", label: "actions over time on scenario \(scenario.name) (not recorded)")
         }
         let allPoints = withSeries.flatMap { $0.series ?? [] }
-        let tMax = max(allPoints.map(\.t).max() ?? 1, 1e-9)
+        // The last point holds for one more control interval (the typical spacing of points).
+        let times = Array(Set(allPoints.map(\.t))).sorted()
+        let interval = times.count > 1 ? (times[times.count - 1] - times[0]) / Double(times.count - 1) : 1
+        let tMax = max((times.last ?? 0) + interval, 1e-9)
         let tMin = min(allPoints.map(\.t).min() ?? 0, 0)
         let xScale = AxisScale.fitting([tMin, tMax], start: left, end: left + plotWidth, logarithmic: false,
                                        includeZero: true, padding: 0)
@@ -254,7 +257,7 @@ struct ScenarioCharts {
         let ratePlot = PlotRect(x: left, y: 16, width: plotWidth, height: rateHeight)
         let rateScale = AxisScale.fitting([0, rateMax], start: ratePlot.bottom, end: ratePlot.y, logarithmic: false,
                                           includeZero: true, padding: 0.05)
-        c.axes(ratePlot, x: xScale, y: rateScale, xTitle: "", yTitle: "offered (pkt/s)")
+        c.axes(ratePlot, x: xScale, y: rateScale, xTitle: "", yTitle: "offered (pkt/s)", xTickLabels: false)
         let ratePoints = steps(offered.map { ($0.t, $0.offeredPps) }, tEnd: tMax)
         c.polygon([Point(x: xScale.position(ratePoints.first?.0 ?? 0), y: ratePlot.bottom)]
                   + ratePoints.map { Point(x: xScale.position($0.0), y: rateScale.position($0.1)) }
@@ -270,7 +273,12 @@ struct ScenarioCharts {
                                    logarithmic: false)
             let series = (p.series ?? []).sorted { $0.t < $1.t }
             let used = Array(Set(series.map(\.action))).sorted()
-            let labelled = thin(used, to: 5)
+            // Label the used actions, skipping any that would collide with the previous label.
+            var labelled: [Int] = []
+            for a in used where labelled.isEmpty
+                || abs(yScale.position(Double(a)) - yScale.position(Double(labelled.last!))) >= 13 {
+                labelled.append(a)
+            }
             c.rect(x: panel.x, y: panel.y, width: panel.width, height: panel.height, fill: "#fcfcfc", stroke: "#999")
             // The offered rate, shaded and scaled to the panel, so actions can be read against load.
             let own = steps(series.map { ($0.t, $0.offeredPps) }, tEnd: tMax)
@@ -286,15 +294,16 @@ struct ScenarioCharts {
                 let py = yScale.position(Double(a))
                 c.line(Point(x: panel.x, y: py), Point(x: panel.right, y: py), stroke: "#e0e0e0")
                 c.line(Point(x: panel.x - 5, y: py), Point(x: panel.x, y: py), stroke: "#555")
-                let name = a < scenario.actionNames.count ? scenario.actionNames[a] : "action \(a)"
-                c.text(DisplayName.truncated("\(a): \(name)", 28), at: Point(x: panel.x - 8, y: py + 4), size: 10.5,
+                c.text(actionLabel(a), at: Point(x: panel.x - 8, y: py + 4), size: 10.5,
                        anchor: .end, fill: "#333")
             }
             let actionSteps = steps(series.map { ($0.t, Double($0.action)) }, tEnd: tMax)
             c.polyline(actionSteps.map { Point(x: xScale.position($0.0), y: yScale.position($0.1)) }, stroke: st.color, width: 2.2)
+            let title = DisplayName.truncated(DisplayName.of(p.policy), 60)
+            let titleWidth = SVGCanvas.textWidth(title, size: 12) + 30
+            c.rect(x: panel.right - 4 - titleWidth, y: panel.y + 3, width: titleWidth, height: 18, fill: "#ffffff")
             c.marker(st.marker, at: Point(x: panel.right - 14, y: panel.y + 12), size: 5, fill: st.color)
-            c.text(DisplayName.truncated(DisplayName.of(p.policy), 60), at: Point(x: panel.right - 26, y: panel.y + 16),
-                   size: 12, anchor: .end, fill: st.color, weight: "bold")
+            c.text(title, at: Point(x: panel.right - 26, y: panel.y + 16), size: 12, anchor: .end, fill: st.color, weight: "bold")
             c.rect(x: panel.x, y: panel.y, width: panel.width, height: panel.height, fill: "none", stroke: "#888")
         }
         let bottom = axisBottom - gap
@@ -310,6 +319,22 @@ struct ScenarioCharts {
         return c.render(id: "timeseries-\(index)", label: "actions over time on scenario \(scenario.name)")
     }
 
+    /// The actions any adaptive or learned policy chose (for the key under the chart).
+    var usedActions: [Int] {
+        Array(Set(dynamic.flatMap { ($0.series ?? []).map(\.action) })).sorted()
+    }
+
+    /// Whether action names are short enough to stand on the axis; otherwise the axis shows
+    /// ids and the key under the chart names them.
+    var actionNamesFitAxis: Bool {
+        usedActions.allSatisfy { $0 >= scenario.actionNames.count || scenario.actionNames[$0].count <= 22 }
+    }
+
+    func actionLabel(_ a: Int) -> String {
+        guard a < scenario.actionNames.count else { return "action \(a)" }
+        return actionNamesFitAxis ? "\(a): \(scenario.actionNames[a])" : "action \(a)"
+    }
+
     /// A step function's vertices: each value holds until the next point's time (the last until `tEnd`).
     func steps(_ points: [(Double, Double)], tEnd: Double) -> [(Double, Double)] {
         var out: [(Double, Double)] = []
@@ -321,9 +346,4 @@ struct ScenarioCharts {
         return out
     }
 
-    /// At most `limit` values, evenly spread over `values` (first and last kept).
-    func thin(_ values: [Int], to limit: Int) -> [Int] {
-        guard values.count > limit, limit > 1 else { return values }
-        return (0..<limit).map { values[$0 * (values.count - 1) / (limit - 1)] }
-    }
 }

@@ -55,6 +55,21 @@ extension ComparisonReport {
         }
     }
 
+    /// Quiet verdict text for the per-scenario tables (the loud badges are for learned policies).
+    private func verdictText(_ v: Verdict) -> String {
+        switch v {
+        case .better: return " <span class=\"v better\">better</span>"
+        case .worse: return " <span class=\"v worse\">worse</span>"
+        case .indistinguishable: return " <span class=\"v\">n.s.</span>"
+        case .singleSeed: return ""
+        }
+    }
+
+    /// A policy's display name, escaped, breakable after commas.
+    private func nameHTML(_ policy: String) -> String {
+        Escape.html(DisplayName.of(policy)).replacing(",", with: ",<wbr>")
+    }
+
     private func splitTitle(_ split: String) -> String {
         switch split.lowercased() {
         case "train", "training": return "Training scenarios (the learned policies were trained on these)"
@@ -108,13 +123,13 @@ extension ComparisonReport {
                     h += "<tr\(cls)><td><a href=\"#scenario-\(i)\">\(Escape.html(s.name))</a>"
                     if loses { h += " <span class=\"badge worse\">LOSES to best static</span>" }
                     else if behind { h += " <span class=\"badge behind\">behind best static (n.s.)</span>" }
-                    h += "</td><td>\(Escape.html(DisplayName.of(p.policy)))</td>"
-                    h += "<td>\(Escape.html(s.bestStatic.map(DisplayName.of) ?? "—"))</td>"
-                    h += "<td class=\"num\">\(NumberText.estimate(p.figures.reward))</td>"
-                    h += "<td class=\"num\">\(best.map { NumberText.estimate($0.figures.reward) } ?? "—")</td>"
-                    h += "<td class=\"num\">\(dim.map { NumberText.estimate($0.figures.reward) } ?? "—")</td>"
-                    h += "<td class=\"num\">\(vsStatic.map { NumberText.signedEstimate($0.reward) + verdictBadge($0.verdict) } ?? "—")</td>"
-                    h += "<td class=\"num\">\(vsDim.map { NumberText.signedEstimate($0.reward) + verdictBadge($0.verdict) } ?? "—")</td>"
+                    h += "</td><td>\(nameHTML(p.policy))</td>"
+                    h += "<td>\(s.bestStatic.map(nameHTML) ?? "—")</td>"
+                    h += "<td class=\"num\">\(NumberText.estimateCell(p.figures.reward))</td>"
+                    h += "<td class=\"num\">\(best.map { NumberText.estimateCell($0.figures.reward) } ?? "—")</td>"
+                    h += "<td class=\"num\">\(dim.map { NumberText.estimateCell($0.figures.reward) } ?? "—")</td>"
+                    h += "<td class=\"num\">\(vsStatic.map { NumberText.estimateCell($0.reward, signed: true) + verdictBadge($0.verdict) } ?? "—")</td>"
+                    h += "<td class=\"num\">\(vsDim.map { NumberText.estimateCell($0.reward, signed: true) + verdictBadge($0.verdict) } ?? "—")</td>"
                     let p99s = [p, best, dim].map { $0.map { NumberText.short($0.figures.latencyP99Us.mean) } ?? "—" }
                     let cpus = [p, best, dim].map { $0.map { NumberText.short($0.figures.cpuPercent.mean) } ?? "—" }
                     h += "<td class=\"num\">\(p99s.joined(separator: " / "))</td><td class=\"num\">\(cpus.joined(separator: " / "))</td></tr>\n"
@@ -169,7 +184,7 @@ extension ComparisonReport {
             h += statics.enumerated().map { i, p in
                 let best = p.policy == s.bestStatic
                 let text = "\(i + 1) = \(Escape.html(DisplayName.of(p.policy)))"
-                return best ? "<strong>\(text) (best)</strong>" : text
+                return best ? "<strong class=\"item\">\(text) (best)</strong>" : "<span class=\"item\">\(text)</span>"
             }.joined(separator: " · ")
             h += "</p>\n"
         }
@@ -177,7 +192,14 @@ extension ComparisonReport {
         h += "<figure><figcaption>(b) Latency distribution of the seed-0 run: CDF (top) and tail (bottom)</figcaption>\n"
         h += charts.latencyCDF() + "\n</figure>\n"
         h += "<figure class=\"wide\"><figcaption>(c) Setting chosen by each adaptive or learned policy against the offered rate "
-        h += "(seed-0 run; static settings are constant)</figcaption>\n\(charts.timeSeries())\n</figure>\n"
+        h += "(seed-0 run; static settings are constant)</figcaption>\n\(charts.timeSeries())\n"
+        let used = charts.usedActions.filter { $0 < s.actionNames.count }
+        if !used.isEmpty {
+            h += "<p class=\"key wide\"><strong>Actions chosen:</strong> "
+            h += used.map { "<span class=\"item\">\($0) = \(Escape.html(s.actionNames[$0]))</span>" }.joined(separator: " · ")
+            h += "</p>\n"
+        }
+        h += "</figure>\n"
         h += "</div>\n"
         h += scenarioTable(s)
         if let bare = s.bareMetalReference { h += bareMetalTable(s, bare) }
@@ -195,24 +217,24 @@ extension ComparisonReport {
             if p.kind == .staticSetting { cls.append("static") }
             if p.policy == s.bestStatic { cls.append("best") }
             if p.kind == .learned { cls.append("learned") }
-            h += "<tr class=\"\(cls.joined(separator: " "))\"><td>\(Escape.html(DisplayName.of(p.policy)))"
+            h += "<tr class=\"\(cls.joined(separator: " "))\"><td>\(nameHTML(p.policy))"
             if p.policy == s.bestStatic { h += " <span class=\"badge best\">★ best static</span>" }
             if p.policy == s.baseline { h += " <span class=\"badge base\">baseline</span>" }
             h += "</td><td>\(p.kind.rawValue)</td>"
-            h += "<td class=\"num\">\(NumberText.estimate(f.reward))</td>"
+            h += "<td class=\"num\">\(NumberText.estimateCell(f.reward))</td>"
             if p.policy == s.baseline {
-                h += "<td class=\"num\">0 (baseline)</td>"
+                h += "<td class=\"num\">0<br><span class=\"ci\">baseline</span></td>"
             } else {
-                h += "<td class=\"num\">\(NumberText.signedEstimate(p.deltaVsBaseline.reward))\(verdictBadge(p.deltaVsBaseline.verdict))</td>"
+                h += "<td class=\"num\">\(NumberText.estimateCell(p.deltaVsBaseline.reward, signed: true))\(verdictText(p.deltaVsBaseline.verdict))</td>"
             }
             h += "<td class=\"num\">\(NumberText.si(f.throughputPps.mean))</td>"
             h += "<td class=\"num\">\(NumberText.short(f.latencyP50Us.mean))</td>"
-            h += "<td class=\"num\">\(NumberText.estimate(f.latencyP99Us))</td>"
+            h += "<td class=\"num\">\(NumberText.estimateCell(f.latencyP99Us))</td>"
             h += "<td class=\"num\">\(NumberText.short(f.latencyP999Us.mean))</td>"
-            h += "<td class=\"num\">\(NumberText.estimate(f.cpuPercent))</td>"
+            h += "<td class=\"num\">\(NumberText.estimateCell(f.cpuPercent))</td>"
             h += "<td class=\"num\">\(NumberText.si(f.interruptsPerS.mean))</td>"
-            h += "<td class=\"num\">\(NumberText.short(f.drops.mean))</td>"
-            h += "<td class=\"num\">\(NumberText.short(f.changes.mean))</td></tr>\n"
+            h += "<td class=\"num\">\(NumberText.count(f.drops.mean))</td>"
+            h += "<td class=\"num\">\(NumberText.count(f.changes.mean))</td></tr>\n"
         }
         return h + "</tbody></table>\n"
     }
@@ -230,8 +252,8 @@ extension ComparisonReport {
             let f = p.figures
             let share = bare.throughputPps > 0 ? NumberText.fixed(f.throughputPps.mean / bare.throughputPps * 100, 1) : "—"
             let ratio = bare.latencyP99Us > 0 ? NumberText.fixed(f.latencyP99Us.mean / bare.latencyP99Us, 2) + "×" : "—"
-            let label = DisplayName.of(p.policy) + (p.policy == s.bestStatic ? " (best static)" : "")
-            h += "<tr><td>\(Escape.html(label))</td><td class=\"num\">\(NumberText.si(f.throughputPps.mean))</td>"
+            let label = nameHTML(p.policy) + (p.policy == s.bestStatic ? " (best static)" : "")
+            h += "<tr><td>\(label)</td><td class=\"num\">\(NumberText.si(f.throughputPps.mean))</td>"
             h += "<td class=\"num\">\(share)</td><td class=\"num\">\(NumberText.short(f.latencyP99Us.mean))</td>"
             h += "<td class=\"num\">\(ratio)</td><td class=\"num\">\(NumberText.short(f.cpuPercent.mean))</td></tr>\n"
         }
@@ -257,12 +279,19 @@ enum HTMLStyle {
     .split-tag { display: inline-block; font-size: 11.5px; font-weight: normal; padding: 1px 6px; border-radius: 8px; background: #e8eef5; color: #345; vertical-align: middle; }
     .layers { font-size: 12.5px; font-weight: normal; color: #666; }
     p.desc { margin: 2px 0 8px; color: #444; }
-    .chart-group { display: flex; flex-wrap: wrap; gap: 10px 14px; }
-    figure { margin: 0; padding: 6px; border: 1px solid #e2e2e2; border-radius: 4px; background: #fff; }
-    figure.wide { flex-basis: 100%; }
+    .chart-group { display: flex; flex-wrap: wrap; gap: 10px 12px; }
+    figure { margin: 0; padding: 4px; border: 1px solid #e2e2e2; border-radius: 4px; background: #fff; }
+    figure { width: 590px; }
+    figure.wide { width: auto; flex-basis: 100%; }
     figcaption { font-size: 13px; font-weight: bold; color: #333; margin: 0 0 4px 4px; }
     svg.chart { display: block; }
-    p.key { font-size: 12px; color: #444; margin: 2px 6px 0; max-width: 600px; }
+    p.key { font-size: 12px; color: #444; margin: 2px 6px 0; max-width: 580px; }
+    p.key.wide { max-width: none; }
+    .item { white-space: nowrap; }
+    .ci { font-size: 11px; color: #666; font-weight: normal; }
+    .v { font-size: 11px; color: #777; }
+    .v.better { color: #11602a; font-weight: bold; }
+    .v.worse { color: #9b1111; font-weight: bold; }
     table { border-collapse: collapse; margin: 4px 0 10px; font-size: 12.5px; }
     th, td { border: 1px solid #d6d6d6; padding: 3px 7px; vertical-align: top; }
     th { background: #f0f2f4; text-align: center; font-weight: bold; }

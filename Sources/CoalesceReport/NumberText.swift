@@ -42,6 +42,15 @@ enum NumberText {
         return "\(point) [\(fixed(values[1], d)), \(fixed(values[2], d))]"
     }
 
+    /// HTML for a table cell: the mean, and the interval on a second, smaller line.
+    static func estimateCell(_ e: Estimate, signed: Bool = false) -> String {
+        let values = [e.mean, e.ci.lower, e.ci.upper]
+        let d = decimals(for: values, significant: signed ? 2 : 3)
+        let f: (Double) -> String = signed ? { NumberText.signed($0, d) } : { NumberText.fixed($0, d) }
+        if e.ci.isDegenerate { return f(e.mean) + "<br><span class=\"ci\">1 seed, no CI</span>" }
+        return f(e.mean) + "<br><span class=\"ci\">[\(f(e.ci.lower)), \(f(e.ci.upper))]</span>"
+    }
+
     /// "[lo, hi]" only (or "1 seed, no CI").
     static func interval(_ e: Estimate, scale: Double = 1) -> String {
         if e.ci.isDegenerate { return "1 seed, no CI" }
@@ -73,6 +82,13 @@ enum NumberText {
         if a >= 1e6 { return short(x / 1e6) + " M" }
         if a >= 1e3 { return short(x / 1e3) + " k" }
         return short(x)
+    }
+
+    /// A mean count (drops, changes): whole numbers without decimals, large ones with a unit prefix.
+    static func count(_ x: Double) -> String {
+        guard x.isFinite else { return "–" }
+        if abs(x) >= 10_000 { return si(x) }
+        return x == x.rounded() ? fixed(x, 0) : fixed(x, 1)
     }
 
     /// An axis tick label: compact, without trailing zeros ("0.5", "20", "1k", "1.5M").

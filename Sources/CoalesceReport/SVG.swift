@@ -109,7 +109,7 @@ struct AxisScale: Sendable {
             var out: [Double] = []
             let first = ChartMath.decade(lower), last = ChartMath.decade(upper)
             let spans = last - first
-            let multipliers: [Double] = spans <= 1 ? [1, 2, 3, 5] : spans <= 2 ? [1, 2, 5] : [1]
+            let multipliers: [Double] = spans <= 1 ? [1, 2, 3, 5] : spans <= 3 ? [1, 2, 5] : [1]
             for k in first...last {
                 for m in multipliers {
                     let v = m * ChartMath.pow10(k)
@@ -244,14 +244,16 @@ struct SVGCanvas {
 
     /// Axes with ticks, grid lines, tick labels and axis titles around `plot`.
     mutating func axes(_ plot: PlotRect, x: AxisScale, y: AxisScale, xTitle: String, yTitle: String,
-                       xTicks: [Double]? = nil, yTicks: [Double]? = nil) {
+                       xTicks: [Double]? = nil, yTicks: [Double]? = nil, xTickLabels: Bool = true) {
         rect(x: plot.x, y: plot.y, width: plot.width, height: plot.height, fill: "#fcfcfc", stroke: "#999")
         for v in xTicks ?? x.ticks() {
             let px = x.position(v)
             guard px >= plot.x - 0.5, px <= plot.right + 0.5 else { continue }
             line(Point(x: px, y: plot.y), Point(x: px, y: plot.bottom), stroke: "#e4e4e4")
             line(Point(x: px, y: plot.bottom), Point(x: px, y: plot.bottom + 5), stroke: "#555")
-            text(NumberText.tick(v), at: Point(x: px, y: plot.bottom + 18), size: 11, anchor: .middle, fill: "#333")
+            if xTickLabels {
+                text(NumberText.tick(v), at: Point(x: px, y: plot.bottom + 18), size: 11, anchor: .middle, fill: "#333")
+            }
         }
         for v in yTicks ?? y.ticks() {
             let py = y.position(v)

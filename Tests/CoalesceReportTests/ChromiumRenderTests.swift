@@ -139,6 +139,7 @@ struct ChromiumRenderTests {
             try FileManager.default.copyItem(at: png, to: out.appendingPathComponent("sample-report.png"))
             try FileManager.default.copyItem(at: file, to: out.appendingPathComponent("sample-report.html"))
             try Data(report.json()).write(to: out.appendingPathComponent("sample-comparison.json"))
+            try Data(report.textSummary().utf8).write(to: out.appendingPathComponent("sample-summary.txt"))
         }
 
         #expect(image.width == 1280 && image.height == 4000)

@@ -177,3 +177,19 @@ struct ReportOutputTests {
         #expect(abs(ChartMath.ln(0.001) + 6.907755278982137) < 1e-12)
     }
 }
+
+@Suite("Text summary")
+struct TextSummaryTests {
+    @Test func textSummaryListsEveryLearnedPolicyAndMarksLosses() throws {
+        let report = try ComparisonReport(SyntheticComparison.input())
+        let text = report.textSummary()
+        let lines = text.split(separator: "\n")
+        // Header, three scenario rows, footnote.
+        #expect(lines.count == 5)
+        #expect(lines[1].contains("steady-rr") && lines[2].contains("regime-change") && lines[3].contains("bursty-virt"))
+        let lossRows = lines.filter { $0.hasPrefix("!") }
+        let losers = report.scenarios.filter { $0.learned.contains { [$0.vsBestStatic, $0.vsDIM].contains { $0?.verdict == .worse } } }
+        #expect(lossRows.count == losers.count)
+        #expect(!losers.isEmpty, "the fixture's held-out scenario should show a loss")
+    }
+}

@@ -2,9 +2,10 @@ import CoalesceCore
 import CoalesceReport
 
 /// Realistic comparison inputs from a small model of interrupt coalescing, so the tests and
-/// the sample report see plausible numbers: per packet ~0.45 µs of CPU, per interrupt ~2.5 µs;
-/// holding packets for `usecs` adds about that much latency and caps the interrupt rate at
-/// 1e6/usecs; queueing grows as load approaches capacity. Seed noise is a few percent.
+/// the sample report see plausible numbers: per packet ~0.45 µs of CPU, per interrupt ~2.5 µs
+/// (9 µs virtualized); holding packets for `usecs` adds about that much latency and cuts the
+/// interrupt rate to rate/(1 + rate·usecs); queueing grows as load approaches capacity. Seed
+/// noise is a few percent.
 enum SyntheticComparison {
     static let staticUsecs: [Double] = [0, 8, 16, 32, 64, 128]
 
@@ -34,7 +35,7 @@ enum SyntheticComparison {
     static func figures(usecs: Double, load: Double, layers: Int, changes: Int, noise: inout SeededGenerator) -> RunFigures {
         func jitter(_ scale: Double) -> Double { 1 + (noise.nextUnit() - 0.5) * 2 * scale }
         let irqCost = layers == 1 ? 2.5 : 9.0  // virtual interrupts cost far more
-        let irqRate = usecs == 0 ? load : min(load, 1e6 / usecs * 1.0 + load / 64)
+        let irqRate = load / (1 + load * usecs / 1e6)  // one interrupt per (1 + packets arriving in the hold time)
         let busy = (load * 0.45 + irqRate * irqCost) / 1e6  // fraction of a core
         let cpu = min(busy, 0.98) * 100 * jitter(0.03)
         let rho = min(busy, 0.97)

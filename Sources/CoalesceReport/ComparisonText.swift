@@ -1,0 +1,34 @@
+extension ComparisonReport {
+    /// A one-screen plain-text summary for the terminal: per scenario and learned policy, the
+    /// reward difference against the best static setting and DIM with its CI and verdict,
+    /// training scenarios first, then held-out ones; losses are marked with `!`.
+    public func textSummary() -> String {
+        var rows: [[String]] = [["", "scenario", "split", "learned", "best static", "Δ reward vs best static", "Δ reward vs DIM"]]
+        let ordered = scenarios.filter { $0.split == "train" } + scenarios.filter { $0.split != "train" }
+        for s in ordered {
+            for p in s.learned {
+                func cell(_ c: PairedComparison?) -> String {
+                    guard let c else { return "—" }
+                    return NumberText.signedEstimate(c.reward) + " " + c.verdict.rawValue
+                }
+                let loses = [p.vsBestStatic, p.vsDIM].contains { $0?.verdict == .worse }
+                rows.append([loses ? "!" : " ", s.name, s.split, DisplayName.of(p.policy),
+                             s.bestStatic.map(DisplayName.of) ?? "—", cell(p.vsBestStatic), cell(p.vsDIM)])
+            }
+        }
+        guard rows.count > 1 else { return "no learned policy in this comparison\n" }
+        var widths = [Int](repeating: 0, count: rows[0].count)
+        for r in rows { for (i, c) in r.enumerated() { widths[i] = max(widths[i], c.count) } }
+        var out = ""
+        for r in rows {
+            let line = r.enumerated().map { i, c in c + String(repeating: " ", count: widths[i] - c.count) }
+                .joined(separator: "  ")
+            var trimmed = Substring(line)
+            while trimmed.hasSuffix(" ") { trimmed = trimmed.dropLast() }
+            out += trimmed + "\n"
+        }
+        out += "Δ: mean paired reward difference over \(input.seeds.count) seed(s) with its "
+        out += "\(NumberText.fixed(bootstrap.confidence * 100, 0)) % bootstrap CI; ! = significantly worse than a reference\n"
+        return out
+    }
+}
