@@ -21,6 +21,13 @@ public struct LatencyHistogram: Sendable, Hashable {
 
     public init() { counts = Array(repeating: 0, count: Self.bucketCount) }
 
+    /// A histogram from raw bucket counters (the simulator's pointer-based interval histogram).
+    init(buckets: UnsafePointer<UInt64>, count: UInt64, maxNs: UInt64) {
+        counts = Array(UnsafeBufferPointer(start: buckets, count: Self.bucketCount))
+        self.count = count
+        self.maxNs = maxNs
+    }
+
     @inline(__always)
     static func index(_ v: UInt64) -> Int {
         if v < UInt64(sub) { return Int(v) }

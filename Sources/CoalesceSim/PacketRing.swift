@@ -17,22 +17,28 @@ struct Packet {
 final class PacketArena {
     let capacity: Int
     let base: UnsafeMutablePointer<Packet>
+    /// Bucket counters of the current interval's latency histogram (`LatencyHistogram` layout).
+    let histogram: UnsafeMutablePointer<UInt64>
 
     init(capacity: Int) {
         self.capacity = max(capacity, 1)
         base = .allocate(capacity: self.capacity)
         base.initialize(repeating: .empty, count: self.capacity)
+        histogram = .allocate(capacity: LatencyHistogram.bucketCount)
+        histogram.initialize(repeating: 0, count: LatencyHistogram.bucketCount)
     }
 
     func copy() -> PacketArena {
         let c = PacketArena(capacity: capacity)
         c.base.update(from: base, count: capacity)
+        c.histogram.update(from: histogram, count: LatencyHistogram.bucketCount)
         return c
     }
 
     deinit {
         base.deinitialize(count: capacity)
         base.deallocate()
+        histogram.deallocate()
     }
 }
 
@@ -74,6 +80,15 @@ struct PacketRing {
         count -= 1
         bytes &-= UInt64(p.size)
         return p
+    }
+
+    /// Forgets the first `n` packets (already read with `peek`), which hold `bytes` bytes.
+    @inline(__always)
+    mutating func removeFirst(_ n: Int, bytes removed: UInt64) {
+        head += n
+        if head >= capacity { head -= capacity }
+        count -= n
+        bytes &-= removed
     }
 
     /// The `k`-th packet from the front.

@@ -26,6 +26,8 @@ struct SimEngine {
     let scenario: Scenario
     let layers: Int
     let coalescingLayers: Int
+    /// Queues of the physical NIC.
+    let nicQueues: Int
     var now: UInt64 = 0
     var events = EventQueue()
     /// Storage of every ring's packets.
@@ -46,11 +48,15 @@ struct SimEngine {
     var sourceIsClosed: [Bool] = []
     var sourceIsBulk: [Bool] = []
     var sourceAppNs: [Double] = []
+    /// Every source is open-loop datagrams (no request/response, no bulk): the application fast path applies.
+    var onlyDatagrams = false
     /// For bulk flows: open-source index per (traffic source, flow).
     var bulkIndex: [Int: Int] = [:]
     let schedule: PhaseSchedule
     var counters = SimCounters()
-    var intervalHistogram = LatencyHistogram()
+    /// Latencies of the current interval: buckets in `arena.histogram`, plus count and max.
+    var intervalCount: UInt64 = 0
+    var intervalMax: UInt64 = 0
     var runHistogram = LatencyHistogram()
     var setting: CoalescingSetting
     var pollSerial: UInt64 = 0
@@ -71,6 +77,7 @@ struct SimEngine {
         self.scenario = scenario
         let s = scenario
         layers = s.simulatedLayerCount
+        nicQueues = s.nic.queues
         coalescingLayers = s.layerCount
         cpu = s.cpu
         wireNs = UInt64(s.wireDelayUs * 1000)
@@ -129,6 +136,7 @@ struct SimEngine {
         sourceIsClosed = s.traffic.map { if case .requestResponse = $0.kind { return true } else { return false } }
         sourceIsBulk = s.traffic.map { if case .bulk = $0.kind { return true } else { return false } }
         sourceAppNs = s.traffic.map(\.appNs)
+        onlyDatagrams = !sourceIsClosed.contains(true) && !sourceIsBulk.contains(true)
         for (i, t) in s.traffic.enumerated() {
             var rng = SeededGenerator.stream(seed: seed, UInt64(i) * 16 + 1)
             let sizes = SizeSampler(t.size)
@@ -195,6 +203,25 @@ struct SimEngine {
         refreshOpenNext()
     }
 
+    @inline(__always)
+    mutating func recordLatency(_ ns: UInt64) {
+        arena.histogram[LatencyHistogram.index(ns)] &+= 1
+        intervalCount &+= 1
+        if ns > intervalMax { intervalMax = ns }
+    }
+
+    /// The latencies recorded since the last `resetInterval()`.
+    var intervalHistogram: LatencyHistogram {
+        LatencyHistogram(buckets: arena.histogram, count: intervalCount, maxNs: intervalMax)
+    }
+
+    mutating func resetInterval() {
+        makeArenaUnique()
+        if intervalCount > 0 { arena.histogram.update(repeating: 0, count: LatencyHistogram.bucketCount) }
+        intervalCount = 0
+        intervalMax = 0
+    }
+
     /// Gives this engine its own packet storage if a copy of it shares the arena
     /// (value semantics for `SimTarget` copies).
     mutating func makeArenaUnique() {
@@ -250,15 +277,13 @@ struct SimEngine {
         var next = open[i].nextTime
         let mean = open[i].meanGapNs
         let fixed = open[i].fixedSize
-        let sampler = open[i].sizes
         let flows = open[i].flowCount
         let source = UInt16(open[i].source)
-        let zig = ziggurat
         repeat {
             now = next
-            let size = fixed > 0 ? fixed : sampler.draw(&rng)
+            let size = fixed > 0 ? fixed : open[i].sizes.draw(&rng)
             let flow = flows == 1 ? 0 : UInt32(truncatingIfNeeded: rng.next() % UInt64(flows))
-            next = next &+ UInt64(zig.next(&rng) * mean + 0.5) &+ 1
+            next = next &+ UInt64(ziggurat.next(&rng) * mean + 0.5) &+ 1
             arriveAtNIC(Packet(origin: now - dmaNs, size: size, source: source, flow: flow))
         } while next <= limit && next <= events.nextTime
         open[i].rng = rng
@@ -361,6 +386,7 @@ struct SimEngine {
 
     @inline(__always)
     func queueIndex(layer: Int, flow: UInt32, source: UInt16) -> Int {
+        if layer == 0 && nicQueues == 1 { return 0 }
         let n = layerQueues[layer]
         if n == 1 { return layerStart[layer] }
         var h = (UInt64(source) << 32 | UInt64(flow)) &* 0x9E37_79B9_7F4A_7C15
@@ -582,6 +608,22 @@ struct SimEngine {
     mutating func startApp(_ c: Int) {
         let slice = cpu.threadSliceUs * 1000
         var system = 0.0, user = 0.0
+        if onlyDatagrams {
+            // Fast path (open-loop datagrams only): finish times are recomputed in `finishApp`.
+            let socket = cores[c].threadQueue
+            let base = arena.base
+            var k = 0
+            repeat {
+                let p = socket.peek(k, base)
+                k += 1
+                system += cpu.copyPerByteNs * Double(p.size)
+                user += sourceAppNs[Int(p.source)]
+                system += cpu.syscallPerPacketNs
+            } while system + user < slice && k < socket.count
+            cores[c].batchCount = k
+            startItem(c, .app, queue: -1, system: UInt64(system), user: UInt64(user), cost: UInt64(system + user))
+            return
+        }
         cores[c].batchFinish.removeAll(keepingCapacity: true)
         let guest = cores[c].isGuest
         let txCost = cpu.txPerPacketNs + (guest ? Double(txKickNs) : 0)
@@ -661,15 +703,29 @@ struct SimEngine {
         let layer = queues[q].layer
         let innermost = layer == layers - 1
         var bytes = 0
-        for _ in 0..<n {
-            let p = queues[q].ring.pop(arena.base)
+        let base = arena.base
+        if innermost && cores[c].threadQueue.capacity - cores[c].threadQueue.count >= n {
+            // Fast path: the socket has room for the whole poll; move packets with local ring copies.
+            var ring = queues[q].ring
+            var socket = cores[c].threadQueue
+            for _ in 0..<n {
+                let p = ring.pop(base)
+                bytes += Int(p.size)
+                _ = socket.push(p, base)
+            }
+            queues[q].ring = ring
+            cores[c].threadQueue = socket
+        } else {
+          for _ in 0..<n {
+            let p = queues[q].ring.pop(base)
             bytes += Int(p.size)
             if innermost {
-                if !cores[c].threadQueue.push(p, arena.base) { counters.rxDropped &+= 1; lost(p) }
+                if !cores[c].threadQueue.push(p, base) { counters.rxDropped &+= 1; lost(p) }
             } else {
                 let b = queues[q].backendCore
-                if !cores[b].threadQueue.push(p, arena.base) { counters.rxDropped &+= 1; lost(p) } else { kick(b) }
+                if !cores[b].threadQueue.push(p, base) { counters.rxDropped &+= 1; lost(p) } else { kick(b) }
             }
+          }
         }
         queues[q].rxPackets &+= UInt64(n)
         queues[q].rxBytes &+= UInt64(bytes)
@@ -728,6 +784,25 @@ struct SimEngine {
     mutating func finishApp(_ c: Int) {
         let start = cores[c].workStart
         let n = cores[c].batchCount
+        if onlyDatagrams {
+            var socket = cores[c].threadQueue
+            let base = arena.base
+            var system = 0.0, user = 0.0
+            var bytes: UInt64 = 0
+            for _ in 0..<n {
+                let p = socket.pop(base)
+                // The same arithmetic, in the same order, as `startApp`.
+                system += cpu.copyPerByteNs * Double(p.size)
+                user += sourceAppNs[Int(p.source)]
+                system += cpu.syscallPerPacketNs
+                recordLatency(start + UInt64(system + user) - p.origin)
+                bytes &+= UInt64(p.size)
+            }
+            cores[c].threadQueue = socket
+            counters.delivered &+= UInt64(n)
+            counters.deliveredBytes &+= bytes
+            return
+        }
         if !bulkIndex.isEmpty { bulkInPoll.removeAll(keepingCapacity: true) }
         for k in 0..<n {
             let p = cores[c].threadQueue.pop(arena.base)
@@ -740,7 +815,7 @@ struct SimEngine {
                 let responseBytes = closed[src]!.responseBytes
                 if transmit(size: responseBytes, flow: p.flow, source: p.source) {
                     let arrival = done + txExtraNs + dmaNs + wireNs + UInt64(Double(responseBytes) * linkNsPerByte)
-                    intervalHistogram.record(arrival - p.origin)
+                    recordLatency(arrival - p.origin)
                     let think = schedule.scale(src, at: arrival)
                     let mean = think > 0 ? closed[src]!.thinkMeanNs / think : 0
                     let thinkNs = think > 0 ? closed[src]!.rng.exponential(mean: mean) : 0
@@ -749,7 +824,7 @@ struct SimEngine {
                     events.push(now + retryNs + wireNs + dmaNs, .requestArrival, Int32(src), Int32(p.flow), p.origin)
                 }
             } else {
-                intervalHistogram.record(done - p.origin)
+                recordLatency(done - p.origin)
                 if sourceIsBulk[src], let idx = bulkIndex[src << 20 | Int(p.flow)] {
                     if open[idx].unackedBytes == 0 { bulkInPoll.append(idx) }
                     open[idx].unackedBytes &+= UInt64(p.size)

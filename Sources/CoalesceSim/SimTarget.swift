@@ -118,35 +118,35 @@ public struct SimTarget: Target {
     /// CPU times sum every simulated CPU (host cores and guest vCPUs); `latency`
     /// holds the percentiles of every packet delivered since the previous sample.
     public mutating func sample() throws -> Sample {
-        let e = engine
-        let c = e.counters
-        let irqs = e.interruptsPerLayer
+        let c = engine.counters
+        let irqs = engine.interruptsPerLayer
         let summary = engine.intervalHistogram.summary
+        let now = engine.now
         let observation = Observation(
-            timestampNs: e.now, rxPackets: c.rxPackets, rxBytes: c.rxBytes, txPackets: c.txPackets,
+            timestampNs: now, rxPackets: c.rxPackets, rxBytes: c.rxBytes, txPackets: c.txPackets,
             txBytes: c.txBytes, rxDropped: c.rxDropped, rxMissed: c.rxMissed, rxFifoErrors: 0,
-            txDropped: c.txDropped, interrupts: irqs, cpu: e.cpuTimes, cpuCount: e.cores.count,
-            softnetDropped: 0, softnetTimeSqueeze: c.timeSqueeze, latency: summary, setting: e.setting)
+            txDropped: c.txDropped, interrupts: irqs, cpu: engine.cpuTimes, cpuCount: engine.cores.count,
+            softnetDropped: 0, softnetTimeSqueeze: c.timeSqueeze, latency: summary, setting: engine.setting)
         let truth = GroundTruth(
             offeredPackets: c.offered - lastCounters.offered,
             deliveredPackets: c.delivered - lastCounters.delivered,
             droppedPackets: c.dropped - lastCounters.dropped,
-            backlogPackets: e.backlog, latency: summary)
-        let seconds = Double(e.now - lastSampleTime) / 1e9
+            backlogPackets: engine.backlog, latency: summary)
+        let seconds = Double(now - lastSampleTime) / 1e9
         let totalIRQ = irqs.reduce(0, +)
         if seconds > 0 {
             intervals.append(IntervalRecord(
-                startNs: lastSampleTime, endNs: e.now,
+                startNs: lastSampleTime, endNs: now,
                 offeredPps: Double(truth.offeredPackets) / seconds,
                 deliveredPps: Double(truth.deliveredPackets) / seconds,
                 droppedPps: Double(truth.droppedPackets) / seconds,
                 interruptsPerS: Double(totalIRQ - lastInterrupts) / seconds,
-                latencyP99Us: summary.map { Double($0.p99Ns) / 1000 }, setting: e.setting.specText))
+                latencyP99Us: summary.map { Double($0.p99Ns) / 1000 }, setting: engine.setting.specText))
         }
         engine.runHistogram.merge(engine.intervalHistogram)
-        engine.intervalHistogram.reset()
+        engine.resetInterval()
         lastCounters = c
-        lastSampleTime = e.now
+        lastSampleTime = now
         lastInterrupts = totalIRQ
         return Sample(observation: observation, truth: truth)
     }
