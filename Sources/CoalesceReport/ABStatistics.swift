@@ -86,6 +86,7 @@ public enum ABStatisticsError: Error, Sendable, Hashable, CustomStringConvertibl
     /// A sample is empty.
     case empty
 
+    /// What is wrong with the samples.
     public var description: String {
         switch self {
         case .unpaired(let a, let b):

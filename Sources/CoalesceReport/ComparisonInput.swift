@@ -181,6 +181,7 @@ public enum ReportError: Error, Sendable, Hashable, CustomStringConvertible {
     /// A run figure is NaN or infinite.
     case nonFiniteFigure(scenario: String, policy: String, seedIndex: Int, field: String)
 
+    /// What is wrong and where (scenario, policy, seed index, field).
     public var description: String {
         switch self {
         case .noSeeds:

@@ -1,13 +1,23 @@
 /// Means and bootstrap CIs over seeds of every figure of one policy on one scenario.
+/// Each field is the mean over seeds of the `RunFigures` field of the same name, with its CI.
 public struct FigureEstimates: Sendable, Hashable {
+    /// Mean reward per step.
     public var reward: Estimate
+    /// Delivered packets/s.
     public var throughputPps: Estimate
+    /// Median latency (µs).
     public var latencyP50Us: Estimate
+    /// p99 latency (µs).
     public var latencyP99Us: Estimate
+    /// p99.9 latency (µs).
     public var latencyP999Us: Estimate
+    /// CPU, % of one core.
     public var cpuPercent: Estimate
+    /// Interrupts per second.
     public var interruptsPerS: Estimate
+    /// Drops per run.
     public var drops: Estimate
+    /// Setting changes per run.
     public var changes: Estimate
 }
 
@@ -41,17 +51,23 @@ public struct PolicySummary: Sendable {
     public var vsBestStatic: PairedComparison?
     /// For learned policies: paired comparison against DIM (when the scenario ran DIM).
     public var vsDIM: PairedComparison?
-    /// The seed-0 series and CDF, passed through for the charts.
+    /// The seed-0 series, passed through for the time-series chart.
     public var series: [SeriesPoint]?
+    /// The seed-0 latency CDF, passed through for the CDF chart.
     public var latencyCDF: [CDFPoint]?
 }
 
 /// The analysis of one scenario.
 public struct ScenarioSummary: Sendable {
+    /// The scenario's name.
     public var name: String
+    /// One line on the traffic.
     public var description: String
+    /// `train`, `holdout` or another group name.
     public var split: String
+    /// 1 bare metal, 2 virtualized.
     public var layerCount: Int
+    /// Action id → setting text.
     public var actionNames: [String]
     /// The static setting with the highest mean reward (nil when no static setting ran).
     public var bestStatic: String?
@@ -72,14 +88,20 @@ public struct ScenarioSummary: Sendable {
 
 /// A learned policy that did worse than a reference: a finding the report shows, never hides.
 public struct Finding: Sendable, Hashable, CustomStringConvertible {
+    /// The scenario.
     public var scenario: String
+    /// Its split (`train`/`holdout`).
     public var split: String
+    /// The learned policy.
     public var policy: String
+    /// The policy it lost to (best static or DIM).
     public var reference: String
+    /// Paired reward difference policy − reference.
     public var delta: Estimate
     /// `.worse` (the CI excludes 0) or `.indistinguishable`/`.singleSeed` with a negative point estimate.
     public var verdict: Verdict
 
+    /// One line for logs and the report's findings box.
     public var description: String {
         let strength = verdict == .worse ? "worse than" : "behind (not significant)"
         return "\(scenario) [\(split)]: \(policy) is \(strength) \(reference): Δ reward \(NumberText.estimate(delta))"

@@ -46,7 +46,8 @@ enum NumberText {
     static func estimateCell(_ e: Estimate, signed: Bool = false) -> String {
         let values = [e.mean, e.ci.lower, e.ci.upper]
         let d = decimals(for: values, significant: signed ? 2 : 3)
-        let f: (Double) -> String = signed ? { NumberText.signed($0, d) } : { NumberText.fixed($0, d) }
+        // Typographic minus, as in the signed differences next to these cells.
+        let f: (Double) -> String = signed ? { NumberText.signed($0, d) } : { NumberText.fixed($0, d).replacing("-", with: "−") }
         if e.ci.isDegenerate { return f(e.mean) + "<br><span class=\"ci\">1 seed, no CI</span>" }
         return f(e.mean) + "<br><span class=\"ci\">[\(f(e.ci.lower)), \(f(e.ci.upper))]</span>"
     }

@@ -154,6 +154,21 @@ struct ChromiumRenderTests {
         }
     }
 
+    @Test(.enabled(if: ChromiumLocator.find() != nil, "no chromium binary; Tools/install-deps installs it"),
+          .timeLimit(.minutes(3)))
+    func blankPageFailsTheNonBlankCheck() throws {
+        // The negative control: the same checks must reject an empty page, or they prove nothing.
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("coalesce-blank-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("blank.html")
+        try Data("<!DOCTYPE html><html><body><p>x</p></body></html>".utf8).write(to: file)
+        let png = try ChromiumScreenshot(binary: ChromiumLocator.find()!).capture(html: file, into: dir, height: 800)
+        let census = PixelCensus(try PNGImage(Array(try Data(contentsOf: png))))
+        #expect(census.nonWhiteFraction < 0.02)
+        #expect(census.lowerNonWhite < 0.01)
+    }
+
     @Test func pngReaderDecodesAFixedHuffmanImage() throws {
         // A 2×1 RGB image, filter 0, pixels red and white, compressed with fixed Huffman codes
         // (zlib level 9 output of b"\x00\xff\x00\x00\xff\xff\xff").

@@ -32,17 +32,18 @@ enum SyntheticComparison {
     ]
 
     /// Figures of holding packets for `usecs` at `load` on `layers` layers, with multiplicative noise.
-    static func figures(usecs: Double, load: Double, layers: Int, changes: Int, noise: inout SeededGenerator) -> RunFigures {
+    static func figures(usecs: Double, load: Double, layers: Int, changes: Int, seedEffect: Double = 0,
+                        noise: inout SeededGenerator) -> RunFigures {
         func jitter(_ scale: Double) -> Double { 1 + (noise.nextUnit() - 0.5) * 2 * scale }
         let irqCost = layers == 1 ? 2.5 : 9.0  // virtual interrupts cost far more
         let irqRate = load / (1 + load * usecs / 1e6)  // one interrupt per (1 + packets arriving in the hold time)
         let busy = (load * 0.45 + irqRate * irqCost) / 1e6  // fraction of a core
-        let cpu = min(busy, 0.98) * 100 * jitter(0.03)
+        let cpu = min(busy, 0.98) * 100 * jitter(0.03) * (1 + 0.06 * seedEffect)
         let rho = min(busy, 0.97)
         let queueing = 4 * rho / (1 - rho)
         let base = layers == 1 ? 12.0 : 38.0
         let p50 = (base + usecs * 0.5 * Double(layers) + queueing) * jitter(0.02)
-        let p99 = (base * 1.6 + usecs * Double(layers) + queueing * 6) * jitter(0.04)
+        let p99 = (base * 1.6 + usecs * Double(layers) + queueing * 6) * jitter(0.04) * (1 + 0.12 * seedEffect)
         let p999 = p99 * 1.7 * jitter(0.05)
         let drops: UInt64 = busy > 0.95 ? UInt64((busy - 0.95) * load) : 0
         let throughput = load - Double(drops) / 30
@@ -67,8 +68,12 @@ enum SyntheticComparison {
         var noise = SeededGenerator.stream(seed: seed, UInt64(spec.name.utf8.count))
         let times = stride(from: 0.0, to: 30.0, by: 0.5).map { $0 }
         let seedScale = 1 + (Double(seed % 7) - 3) * 0.01  // same traffic for every policy of a seed
+        // What a seed does to every policy alike (host noise, traffic detail), in [-1, 1].
+        var seedRandom = SeededGenerator(seed: seed)
+        let seedEffect = seedRandom.nextUnit() * 2 - 1
         let parts = times.map { t in
-            figures(usecs: usecs(t), load: spec.load(t) * seedScale, layers: spec.layers, changes: 0, noise: &noise)
+            figures(usecs: usecs(t), load: spec.load(t) * seedScale, layers: spec.layers, changes: 0,
+                    seedEffect: seedEffect, noise: &noise)
         }
         func avg(_ k: (RunFigures) -> Double) -> Double { parts.map(k).reduce(0, +) / Double(parts.count) }
         let changesPerRun = zip(times, times.dropFirst()).filter { usecs($0.0) != usecs($0.1) }.count
