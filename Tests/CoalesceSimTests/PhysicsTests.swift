@@ -165,6 +165,28 @@ struct PhysicsTests {
         #expect(irqBefore > 0)
     }
 
+    @Test func cqeTimerRestartedByEveryPacketWaitsForAGapOrTheFrameLimit() throws {
+        // 200 kpps (mean gap 5 µs), rx-usecs 20: EQE fires every ~20 µs; CQE only after a
+        // 20 µs gap (rare) or 64 packets.
+        let eqe = try run(poissonScenario(ratePps: 200_000), "rx-usecs=20,rx-frames=64", seconds: 0.2)
+        let cqe = try run(poissonScenario(ratePps: 200_000, timer: .cqe), "rx-usecs=20,rx-frames=64", seconds: 0.2)
+        #expect(eqe.interruptsPerS > 35_000 && eqe.interruptsPerS <= 50_000, "EQE \(eqe.interruptsPerS) irq/s")
+        #expect(cqe.interruptsPerS < eqe.interruptsPerS / 3, "CQE \(cqe.interruptsPerS) vs EQE \(eqe.interruptsPerS) irq/s")
+        #expect(cqe.latencyP50Us > eqe.latencyP50Us)
+    }
+
+    @Test func napiDeferHardIrqsKeepsPollingOnTheFlushTimer() throws {
+        // napi_defer_hard_irqs 2 + gro_flush_timeout 50 µs: after a poll with work, the IRQ
+        // stays masked and a timer re-polls, so interrupts almost vanish at steady load.
+        let s = poissonScenario(ratePps: 100_000)
+        let plain = try run(s, "rx-usecs=0,rx-frames=1", seconds: 0.2)
+        let deferred = try run(s, "rx-usecs=0,rx-frames=1,napi-defer-hard-irqs=2,gro-flush-timeout=50000", seconds: 0.2)
+        #expect(deferred.interruptsPerS < plain.interruptsPerS / 10, "\(deferred.interruptsPerS) vs \(plain.interruptsPerS) irq/s")
+        #expect(deferred.throughputPps > 0.99 * plain.throughputPps)
+        // Packets wait for the next timer poll: at most ~50 µs more.
+        #expect(deferred.latencyP50Us > plain.latencyP50Us + 10 && deferred.latencyP99Us < plain.latencyP99Us + 60)
+    }
+
     @Test func livelockedSoftirqStarvesTheApplicationWithoutKsoftirqd() throws {
         var cpu = CPUConfig()
         cpu.ksoftirqd = false
