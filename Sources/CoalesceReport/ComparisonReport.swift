@@ -103,7 +103,8 @@ public struct Finding: Sendable, Hashable, CustomStringConvertible {
 
     /// One line for logs and the report's findings box.
     public var description: String {
-        let strength = verdict == .worse ? "worse than" : "behind (not significant)"
+        let strength = verdict == .worse ? "worse than"
+            : verdict == .singleSeed ? "behind (one seed, not tested)" : "behind (not significant)"
         return "\(scenario) [\(split)]: \(policy) is \(strength) \(reference): Δ reward \(NumberText.estimate(delta))"
     }
 }

@@ -51,7 +51,7 @@ extension ComparisonReport {
         case .better: return " <span class=\"badge better\">better</span>"
         case .worse: return " <span class=\"badge worse\">worse</span>"
         case .indistinguishable: return " <span class=\"badge tie\">no difference</span>"
-        case .singleSeed: return " <span class=\"badge tie\">1 seed</span>"
+        case .singleSeed: return ""  // the cell already says "1 seed, no CI"
         }
     }
 
@@ -153,7 +153,12 @@ extension ComparisonReport {
                 guard !cs.isEmpty else { return "" }
                 let better = cs.filter { $0.verdict == .better }.count
                 let worse = cs.filter { $0.verdict == .worse }.count
-                let other = cs.count - better - worse
+                let untested = cs.filter { $0.verdict == .singleSeed }.count
+                if untested == cs.count {
+                    let ahead = cs.filter { $0.reward.mean > 0 }.count
+                    return "ahead on the point estimate on \(ahead) of \(cs.count) (one seed: not tested)"
+                }
+                let other = cs.count - better - worse - untested
                 return "better on \(better), worse on \(worse), no significant difference on \(other) of \(cs.count)"
             }
             var parts: [String] = []

@@ -140,6 +140,8 @@ struct ChromiumRenderTests {
             try FileManager.default.copyItem(at: file, to: out.appendingPathComponent("sample-report.html"))
             try Data(report.json()).write(to: out.appendingPathComponent("sample-comparison.json"))
             try Data(report.textSummary().utf8).write(to: out.appendingPathComponent("sample-summary.txt"))
+            let oneSeed = try ComparisonReport(SyntheticComparison.input(seedCount: 1))
+            try Data(oneSeed.html().utf8).write(to: out.appendingPathComponent("sample-report-1seed.html"))
         }
 
         #expect(image.width == 1280 && image.height == 4000)
