@@ -591,12 +591,17 @@ struct SimEngine {
         cores[c].batchCount = n
         var previous: (UInt16, UInt32) = (.max, .max)
         let gro = !bulkIndex.isEmpty
-        for k in 0..<n {
+        if !gro && n == queues[q].ring.count {
+            // The poll takes the whole ring: its byte count is known without a scan.
+            cost += Double(n) * cpu.softirqPerPacketNs + cpu.softirqPerByteNs * Double(queues[q].ring.bytes)
+        } else {
+          for k in 0..<n {
             let p = queues[q].ring.peek(k, arena.base)
             // GRO: a bulk segment following one of the same flow is merged into it.
             let merged = gro && previous == (p.source, p.flow) && sourceIsBulk[Int(p.source)]
             cost += (merged ? cpu.groMergeNs : cpu.softirqPerPacketNs) + cpu.softirqPerByteNs * Double(p.size)
             previous = (p.source, p.flow)
+          }
         }
         // TX completions are cleaned in the same poll (combined queues).
         let tx = queues[q].layer == 0 ? queues[q].txUncleaned : 0
@@ -609,18 +614,25 @@ struct SimEngine {
         let slice = cpu.threadSliceUs * 1000
         var system = 0.0, user = 0.0
         if onlyDatagrams {
-            // Fast path (open-loop datagrams only): finish times are recomputed in `finishApp`.
-            let socket = cores[c].threadQueue
+            // Fast path (open-loop datagrams only): every finish time is known now, so the
+            // packets are received, timed and counted in one pass (recv dequeues at once).
+            var socket = cores[c].threadQueue
             let base = arena.base
             var k = 0
+            var bytes: UInt64 = 0
             repeat {
-                let p = socket.peek(k, base)
+                let p = socket.pop(base)
                 k += 1
                 system += cpu.copyPerByteNs * Double(p.size)
                 user += sourceAppNs[Int(p.source)]
                 system += cpu.syscallPerPacketNs
-            } while system + user < slice && k < socket.count
-            cores[c].batchCount = k
+                recordLatency(now + UInt64(system + user) - p.origin)
+                bytes &+= UInt64(p.size)
+            } while system + user < slice && !socket.isEmpty
+            cores[c].threadQueue = socket
+            counters.delivered &+= UInt64(k)
+            counters.deliveredBytes &+= bytes
+            cores[c].batchCount = 0
             startItem(c, .app, queue: -1, system: UInt64(system), user: UInt64(user), cost: UInt64(system + user))
             return
         }
@@ -784,25 +796,7 @@ struct SimEngine {
     mutating func finishApp(_ c: Int) {
         let start = cores[c].workStart
         let n = cores[c].batchCount
-        if onlyDatagrams {
-            var socket = cores[c].threadQueue
-            let base = arena.base
-            var system = 0.0, user = 0.0
-            var bytes: UInt64 = 0
-            for _ in 0..<n {
-                let p = socket.pop(base)
-                // The same arithmetic, in the same order, as `startApp`.
-                system += cpu.copyPerByteNs * Double(p.size)
-                user += sourceAppNs[Int(p.source)]
-                system += cpu.syscallPerPacketNs
-                recordLatency(start + UInt64(system + user) - p.origin)
-                bytes &+= UInt64(p.size)
-            }
-            cores[c].threadQueue = socket
-            counters.delivered &+= UInt64(n)
-            counters.deliveredBytes &+= bytes
-            return
-        }
+        if onlyDatagrams { return }  // done in `startApp`
         if !bulkIndex.isEmpty { bulkInPoll.removeAll(keepingCapacity: true) }
         for k in 0..<n {
             let p = cores[c].threadQueue.pop(arena.base)
