@@ -52,6 +52,9 @@ let package = Package(
         .testTarget(name: "CoalesceHostTests", dependencies: ["CoalesceHost", "CoalesceCore"]),
         .testTarget(name: "CoalesceLearnTests", dependencies: ["CoalesceLearn", "CoalesceCore"]),
         .testTarget(name: "CoalesceReportTests", dependencies: ["CoalesceReport", "CoalesceCore"]),
+        // End-to-end tests of the `coalesce` and `coalesce-agent` executables (run as
+        // processes; Tools/run-tests builds them before `swift test`).
+        .testTarget(name: "AgentTests", dependencies: ["CoalesceCore"]),
     ],
     swiftLanguageModes: [.v6]
 )

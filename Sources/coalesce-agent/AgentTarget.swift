@@ -52,7 +52,9 @@ struct SimAgentTarget: AgentTarget {
     }
 }
 
-/// A live Linux interface as an agent target.
+/// A live Linux interface as an agent target. A model action is applied as far as
+/// the device can take it: parameters it cannot set (hardware coalescing on veth,
+/// say) stay at their current values, and the start-up notes say so per action.
 struct HostAgentTarget: AgentTarget {
     var host: HostTarget
     let latencyAvailable: Bool
@@ -67,12 +69,31 @@ struct HostAgentTarget: AgentTarget {
 
     mutating func advance(intervalNs: UInt64) throws { try host.advance(intervalNs: intervalNs) }
     mutating func sample() throws -> Sample { try host.sample() }
-    mutating func apply(_ setting: CoalescingSetting) throws { try host.apply(setting) }
+
+    mutating func apply(_ setting: CoalescingSetting) throws {
+        try host.apply(CoalescingSetting(layers: [try project(setting.layers[0])]))
+    }
+
+    /// `desired` with what the device cannot set left at its current values.
+    func project(_ desired: LayerSetting) throws -> LayerSetting {
+        let actuator = host.actuator
+        let current = try actuator.read()
+        var layer = desired
+        if !actuator.hardware.unsupportedChanges(from: current, to: layer).isEmpty {
+            layer.rxUsecs = current.rxUsecs; layer.rxFrames = current.rxFrames
+            layer.txUsecs = current.txUsecs; layer.txFrames = current.txFrames
+            layer.adaptiveRx = current.adaptiveRx; layer.adaptiveTx = current.adaptiveTx
+        }
+        if !actuator.software.unsupportedChanges(from: current, to: layer).isEmpty {
+            layer.groFlushTimeoutNs = current.groFlushTimeoutNs
+            layer.napiDeferHardIrqs = current.napiDeferHardIrqs
+        }
+        return layer
+    }
 
     mutating func acceptedActions(_ space: ActionSpace) throws -> (ids: Set<Int>, notes: [String]) {
         let restricted = try host.actuator.restrict(space)
-        let ids = Set(space.settings.indices.filter { restricted.space.settings.contains(space.settings[$0]) })
-        return (ids, restricted.adjustments)
+        return (Set(space.settings.indices), restricted.adjustments)
     }
 
     mutating func restoreOriginal() throws { try host.restore() }

@@ -18,6 +18,12 @@ enum SignalFlags {
             action.sa_flags = 0
             sigaction(sig, &action, nil)
         }
+        // A parent may have started us with these signals blocked (the mask is inherited
+        // across exec): unblock them, or SIGTERM would never reach the handler.
+        var unblock = sigset_t()
+        sigemptyset(&unblock)
+        for sig in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&unblock, sig) }
+        pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
         handle(SIGTERM) { sig in SignalFlags.stop.store(Int(sig), ordering: .relaxed) }
         handle(SIGINT) { sig in SignalFlags.stop.store(Int(sig), ordering: .relaxed) }
         handle(SIGHUP) { _ in SignalFlags.reload.store(1, ordering: .relaxed) }
