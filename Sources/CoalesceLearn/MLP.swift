@@ -120,16 +120,12 @@ public final class MLP {
                       b: activations[l], ldb: n, beta: 0, c: gradients + shape.weightOffset(l), ldc: n)
             let db = gradients + shape.biasOffset(l)
             db.update(repeating: 0, count: m)
-            for r in 0..<rows {
-                let row = delta + r * m
-                for j in 0..<m { db[j] += row[j] }
-            }
+            for r in 0..<rows { Elementwise.add(delta + r &* m, into: db, count: m) }
             if l > 0 {
                 let previous = deltas[l]
                 BLAS.gemm(.none, .none, m: rows, n: n, k: m, a: delta, lda: m,
                           b: parameters + shape.weightOffset(l), ldb: n, beta: 0, c: previous, ldc: n)
-                let act = activations[l]
-                for i in 0..<(rows * n) { previous[i] = act[i] > 0 ? previous[i] : 0 }
+                Elementwise.zeroWhereNotPositive(previous, mask: activations[l], count: rows &* n)
             }
         }
     }
@@ -202,4 +198,42 @@ extension SeededGenerator {
     /// A uniform integer in 0..<n.
     @inline(__always)
     public mutating func nextIndex(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+}
+
+/// Element-wise loops written with explicit SIMD vectors: the portable x86-64
+/// target (SSE2) does not if-convert masked stores, so scalar loops with a
+/// condition stay branchy; these compile to compare-and-blend.
+enum Elementwise {
+    /// y[i] += x[i].
+    @inline(__always)
+    static func add(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
+        var i = 0
+        while i &+ 16 <= count {
+            let a = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self)
+            let b = UnsafeRawPointer(y + i).loadUnaligned(as: SIMD16<Float>.self)
+            UnsafeMutableRawPointer(y + i).storeBytes(of: a + b, as: SIMD16<Float>.self)
+            i &+= 16
+        }
+        while i < count { y[i] += x[i]; i &+= 1 }
+    }
+
+    /// g[i] = 0 where !(mask[i] > 0) (the ReLU derivative).
+    @inline(__always)
+    static func zeroWhereNotPositive(_ g: UnsafeMutablePointer<Float>, mask: UnsafePointer<Float>, count: Int) {
+        var i = 0
+        while i &+ 16 <= count {
+            let m = UnsafeRawPointer(mask + i).loadUnaligned(as: SIMD16<Float>.self)
+            var v = UnsafeRawPointer(g + i).loadUnaligned(as: SIMD16<Float>.self)
+            v.replace(with: 0, where: .!(m .> 0))
+            UnsafeMutableRawPointer(g + i).storeBytes(of: v, as: SIMD16<Float>.self)
+            i &+= 16
+        }
+        while i < count { if !(mask[i] > 0) { g[i] = 0 }; i &+= 1 }
+    }
+
+    /// Copies `count` floats (short rows: cheaper than a memmove call).
+    @inline(__always)
+    static func copy(_ x: UnsafePointer<Float>, to y: UnsafeMutablePointer<Float>, count: Int) {
+        for j in 0..<count { y[j] = x[j] }
+    }
 }

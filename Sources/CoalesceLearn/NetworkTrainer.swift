@@ -93,10 +93,10 @@ public final class NetworkLearner {
                 let s = states.baseAddress!, n = next.baseAddress!
                 for r in 0..<b {
                     let i = indices[r]
-                    (online.input + r * f).update(from: s + i * f, count: f)
+                    Elementwise.copy(s + i &* f, to: online.input + r &* f, count: f)
                     if !isBC {
-                        (target.input + r * f).update(from: n + i * f, count: f)
-                        if withNext { (online.input + (b + r) * f).update(from: n + i * f, count: f) }
+                        Elementwise.copy(n + i &* f, to: target.input + r &* f, count: f)
+                        if withNext { Elementwise.copy(n + i &* f, to: online.input + (b &+ r) &* f, count: f) }
                     }
                 }
             }

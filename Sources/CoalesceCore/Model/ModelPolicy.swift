@@ -11,6 +11,7 @@ public struct ModelPolicy: Policy {
     public let identity: String
     private let evaluator: ModelEvaluator
     private var scratch: [Float]
+    private var indexScratch: [Int]
     private var output: [Float]
 
     /// A policy from a decoded (and therefore verified) model file.
@@ -20,6 +21,7 @@ public struct ModelPolicy: Policy {
         self.evaluator = ModelEvaluator(model)
         self.identity = identity ?? "model(\(model.metadata.algorithm),\(model.metadata.kind.rawValue))"
         self.scratch = [Float](repeating: 0, count: evaluator.scratchCount)
+        self.indexScratch = [Int](repeating: 0, count: evaluator.indexScratchCount)
         self.output = [Float](repeating: 0, count: evaluator.actionCount)
     }
 
@@ -43,8 +45,11 @@ public struct ModelPolicy: Policy {
         let evaluator = self.evaluator
         let action = state.withUnsafeBufferPointer { s in
             scratch.withUnsafeMutableBufferPointer { work in
-                output.withUnsafeMutableBufferPointer { out in
-                    evaluator.evaluate(s.baseAddress!, scratch: work.baseAddress!, output: out.baseAddress!)
+                indexScratch.withUnsafeMutableBufferPointer { indices in
+                    output.withUnsafeMutableBufferPointer { out in
+                        evaluator.evaluate(s.baseAddress!, scratch: work.baseAddress!, indices: indices.baseAddress!,
+                                           output: out.baseAddress!)
+                    }
                 }
             }
         }
@@ -63,13 +68,17 @@ public struct ModelPolicy: Policy {
     public func evaluate(_ state: [Float]) throws(PolicyError) -> (scores: [Float], allowed: [Bool]) {
         try Self.check(state, featureCount: evaluator.featureCount)
         var work = [Float](repeating: 0, count: evaluator.scratchCount)
+        var indexWork = [Int](repeating: 0, count: evaluator.indexScratchCount)
         var out = [Float](repeating: 0, count: evaluator.actionCount)
         let evaluator = self.evaluator
         let allowed: [Bool] = state.withUnsafeBufferPointer { s in
             work.withUnsafeMutableBufferPointer { w in
-                out.withUnsafeMutableBufferPointer { o in
-                    _ = evaluator.evaluate(s.baseAddress!, scratch: w.baseAddress!, output: o.baseAddress!)
-                    return evaluator.allowedActions(scratch: w.baseAddress!)
+                indexWork.withUnsafeMutableBufferPointer { i in
+                    out.withUnsafeMutableBufferPointer { o in
+                        _ = evaluator.evaluate(s.baseAddress!, scratch: w.baseAddress!, indices: i.baseAddress!,
+                                               output: o.baseAddress!)
+                        return evaluator.allowedActions(scratch: w.baseAddress!)
+                    }
                 }
             }
         }
@@ -89,8 +98,14 @@ final class ModelEvaluator: @unchecked Sendable {
     // @unchecked: every stored property is written once in init and only read afterwards.
     let featureCount: Int
     let actionCount: Int
-    /// Floats of scratch space `evaluate` needs.
+    /// Floats of scratch space `evaluate` needs: the normalised state, three
+    /// buffers of `width` (two ping-pong activations, the non-zero input values)
+    /// and the behaviour logits.
     let scratchCount: Int
+    /// Ints of scratch space `evaluate` needs (the non-zero input offsets).
+    let indexScratchCount: Int
+    /// The widest layer of any network (0 for a Q-table).
+    private let width: Int
     private let mean: UnsafeMutablePointer<Float>
     private let scale: UnsafeMutablePointer<Float>
     private let body: Body
@@ -165,35 +180,56 @@ final class ModelEvaluator: @unchecked Sendable {
         }
 
         /// Runs the network on `input` using `a` and `b` (maxWidth each) as ping-pong
-        /// buffers; the result is written to `output`.
+        /// buffers and `indices`/`values` (maxWidth each) to list non-zero inputs;
+        /// the result is written to `output`.
+        ///
+        /// Per layer: the non-zero inputs are listed without branches (ReLU zeroes
+        /// about half of them, and a data-dependent branch per input mispredicts),
+        /// then blocks of 32 or 16 outputs are accumulated in registers over that
+        /// list, bias first and inputs in ascending order.
         @inline(__always)
         func forward(_ input: UnsafePointer<Float>, _ a: UnsafeMutablePointer<Float>, _ b: UnsafeMutablePointer<Float>,
-                     output: UnsafeMutablePointer<Float>) {
+                     output: UnsafeMutablePointer<Float>, indices: UnsafeMutablePointer<Int>,
+                     values: UnsafeMutablePointer<Float>) {
             var source = UnsafePointer(input)
-            let last = sizes.count - 2
+            let last = sizes.count &- 2
             for l in 0...last {
-                let n = sizes[l], m = sizes[l + 1]
+                let n = sizes[l], m = sizes[l &+ 1]
+                let relu = l != last
                 let target = l == last ? output : (l % 2 == 0 ? a : b)
                 let w = UnsafePointer(weights + weightOffsets[l])
                 let bias = UnsafePointer(weights + biasOffsets[l])
-                // Blocks of 16 outputs stay in registers while every input is
-                // accumulated (inputs that ReLU zeroed are skipped); the rest one by one.
-                var o0 = 0
-                while o0 + 16 <= m {
-                    var acc = UnsafeRawPointer(bias + o0).loadUnaligned(as: SIMD16<Float>.self)
-                    for i in 0..<n {
-                        let x = source[i]
-                        if x == 0 { continue }
-                        acc += x * UnsafeRawPointer(w + i * m + o0).loadUnaligned(as: SIMD16<Float>.self)
-                    }
-                    if l != last { acc.replace(with: 0, where: .!(acc .> 0)) }
-                    UnsafeMutableRawPointer(target + o0).storeBytes(of: acc, as: SIMD16<Float>.self)
-                    o0 += 16
+                var k = 0
+                for i in 0..<n {
+                    let x = source[i]
+                    indices[k] = i &* m
+                    values[k] = x
+                    k &+= x != 0 ? 1 : 0
                 }
-                for o in o0..<m {
-                    var v = bias[o]
-                    for i in 0..<n { v += source[i] * w[i * m + o] }
-                    target[o] = l != last && !(v > 0) ? 0 : v
+                var o0 = 0
+                while o0 &+ 32 <= m {
+                    var acc = UnsafeRawPointer(bias + o0).loadUnaligned(as: SIMD32<Float>.self)
+                    for j in 0..<k {
+                        acc += values[j] * UnsafeRawPointer(w + (indices[j] &+ o0)).loadUnaligned(as: SIMD32<Float>.self)
+                    }
+                    if relu { acc.replace(with: 0, where: .!(acc .> 0)) }
+                    UnsafeMutableRawPointer(target + o0).storeBytes(of: acc, as: SIMD32<Float>.self)
+                    o0 &+= 32
+                }
+                while o0 &+ 16 <= m {
+                    var acc = UnsafeRawPointer(bias + o0).loadUnaligned(as: SIMD16<Float>.self)
+                    for j in 0..<k {
+                        acc += values[j] * UnsafeRawPointer(w + (indices[j] &+ o0)).loadUnaligned(as: SIMD16<Float>.self)
+                    }
+                    if relu { acc.replace(with: 0, where: .!(acc .> 0)) }
+                    UnsafeMutableRawPointer(target + o0).storeBytes(of: acc, as: SIMD16<Float>.self)
+                    o0 &+= 16
+                }
+                while o0 < m {
+                    var v = bias[o0]
+                    for j in 0..<k { v += values[j] * w[indices[j] &+ o0] }
+                    target[o0] = relu && !(v > 0) ? 0 : v
+                    o0 &+= 1
                 }
                 source = UnsafePointer(target)
             }
@@ -214,7 +250,9 @@ final class ModelEvaluator: @unchecked Sendable {
         case .qTable:
             body = .table(Table(m.discretisation!, values: model.tensor("q_table")!))
             filter = nil
+            width = 0
             scratchCount = featureCount + actionCount
+            indexScratchCount = 1
         case .mlp:
             let net = Network(shape: m.network!, parameters: model.tensor("q_network")!)
             body = .network(net)
@@ -223,8 +261,9 @@ final class ModelEvaluator: @unchecked Sendable {
             } else {
                 filter = nil
             }
-            let width = max(net.maxWidth, filter?.maxWidth ?? 0)
-            scratchCount = featureCount + 2 * width + actionCount
+            width = max(net.maxWidth, filter?.maxWidth ?? 0)
+            scratchCount = featureCount + 3 * width + actionCount
+            indexScratchCount = width
         }
         let tau = m.actionFilterThreshold ?? 0
         logThreshold = tau > 0 ? Float(CoreMath.log(tau)) : -Float.infinity
@@ -244,7 +283,7 @@ final class ModelEvaluator: @unchecked Sendable {
     /// allowed action (−1 if every score is NaN). After the call, for a filtered
     /// model, the last actionCount floats of `scratch` hold the behaviour logits.
     @inline(__always)
-    func evaluate(_ state: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+    func evaluate(_ state: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>, indices: UnsafeMutablePointer<Int>,
                   output: UnsafeMutablePointer<Float>) -> Int {
         let x = scratch
         switch body {
@@ -263,19 +302,19 @@ final class ModelEvaluator: @unchecked Sendable {
             return Self.argmax(output, actionCount, allowedLogits: nil, logThreshold: logThreshold)
         case .network(let net):
             for i in 0..<featureCount { x[i] = (state[i] - mean[i]) / scale[i] }
-            let a = scratch + featureCount, b = a + net.maxWidth
-            net.forward(x, a, b, output: output)
+            let a = scratch + featureCount, b = a + width, values = b + width
+            net.forward(x, a, b, output: output, indices: indices, values: values)
             guard let filter else { return Self.argmax(output, actionCount, allowedLogits: nil, logThreshold: logThreshold) }
-            let logits = scratch + featureCount + 2 * max(net.maxWidth, filter.maxWidth)
-            filter.forward(x, a, b, output: logits)
+            let logits = values + width
+            filter.forward(x, a, b, output: logits, indices: indices, values: values)
             return Self.argmax(output, actionCount, allowedLogits: logits, logThreshold: logThreshold)
         }
     }
 
     /// Which actions the filter allows, from the logits `evaluate` left in `scratch`.
     func allowedActions(scratch: UnsafeMutablePointer<Float>) -> [Bool] {
-        guard let filter, case .network(let net) = body else { return Array(repeating: true, count: actionCount) }
-        let logits = scratch + featureCount + 2 * max(net.maxWidth, filter.maxWidth)
+        guard filter != nil else { return Array(repeating: true, count: actionCount) }
+        let logits = scratch + featureCount + 3 * width
         var best = -Float.infinity
         for a in 0..<actionCount { best = max(best, logits[a]) }
         return (0..<actionCount).map { logits[$0] - best >= logThreshold }
