@@ -172,6 +172,14 @@ public struct SimTarget: Target {
             cpuNsPerPacket: c.delivered > 0 ? Double(cpu.busyNs) / Double(c.delivered) : 0)
     }
 
+    /// The whole run's latency distribution sampled at `quantiles` (each in 0…1):
+    /// (latency µs, quantile) pairs, for CDF charts.
+    public func runLatencyCDF(quantiles: [Double]) -> [(latencyUs: Double, fraction: Double)] {
+        var h = engine.runHistogram
+        h.merge(engine.intervalHistogram)
+        return quantiles.compactMap { q in h.quantile(q).map { (Double($0) / 1000, q) } }
+    }
+
     /// Runs the scenario for `seconds` (default: its duration) under a fixed
     /// `setting` (default: its initial setting) and returns the summary.
     public static func runStatic(scenario: Scenario, setting: CoalescingSetting? = nil, seed: UInt64 = 1,
