@@ -11,6 +11,7 @@ enum CommandRegistry {
         TrainCommand.self,
         EvaluateCommand.self,
         InspectCommand.self,
+        CompareCommand.self,
         BenchCommand.self,
     ]
 }

@@ -58,7 +58,7 @@ enum LabError: Error, CustomStringConvertible {
 }
 
 /// Runs policies on simulated scenarios through the same `ControlLoop` that drives hosts.
-struct LabRunner {
+struct LabRunner: Sendable {
     var objective: Objective
     var durationS: Double?
     var intervalMs: Double?
@@ -85,7 +85,7 @@ struct LabRunner {
     func run(
         scenario: Scenario, spec: PolicySpec, space: ActionSpace, seed: UInt64,
         record: DatasetWriter? = nil, loadModel: (String) throws -> AnyPolicy,
-        progress: ((Double) -> Void)? = nil
+        progress: ((Double) -> Void)? = nil, finished: ((SimTarget) -> Void)? = nil
     ) throws -> LabResult {
         var target = try SimTarget(scenario: scenario, seed: seed)
         switch spec {
@@ -112,6 +112,7 @@ struct LabRunner {
             progress?(Double(r.step + 1) / Double(steps))
         })
         let run = loop.target.runSummary
+        finished?(loop.target)
         return LabResult(
             scenario: scenario.name, policy: spec.description, seed: seed, durationS: run.durationS,
             throughputPps: run.throughputPps, latencyP50Us: run.latencyP50Us, latencyP99Us: run.latencyP99Us,

@@ -1,0 +1,138 @@
+import ArgumentParser
+import CoalesceCore
+import CoalesceReport
+import CoalesceSim
+import Foundation
+
+/// `coalesce compare`: policies side by side, with statistics.
+struct CompareCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "compare",
+        abstract: "Compare policies on simulated scenarios with paired seeds, bootstrap CIs and an HTML report.",
+        discussion: """
+            Every policy runs on every scenario with the same seeds (identical traffic: paired). \
+            `static-grid` expands to every static setting of the scenario's action space, and the report \
+            names the best static setting in hindsight per scenario. Scenarios: built-in names, JSON files, \
+            directories of JSON files, or `all`, `train`, `holdout`. JSON: docs/comparison-json.md; \
+            report: docs/report.md.
+            """)
+
+    @Option(name: .long, help: "Comma-separated policy specs (static-grid, static:…, dim, dim-cqe, itr, model:FILE, explore:…).")
+    var policies: String
+
+    @Option(name: .long, help: "Comma-separated scenarios: names, files, directories, or all / train / holdout.")
+    var scenarios: String = "all"
+
+    @Option(name: .long, help: "Number of seeds (paired across policies).")
+    var seeds: Int = 5
+
+    @Option(name: .long, help: "First seed; seeds are FIRST, FIRST+1, … (use seeds the models were not trained on).")
+    var firstSeed: UInt64 = 1001
+
+    @Option(name: .long, help: "Simulated seconds per run (default: each scenario's duration_s).")
+    var duration: Double?
+
+    @Option(name: .long, help: "Baseline policy spec for the deltas (default: the best static setting in hindsight).")
+    var baseline: String?
+
+    @OptionGroup var objectiveOption: ObjectiveOption
+
+    @Option(name: .long, help: "Parallel simulations (default: all cores).")
+    var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(name: .long, help: "Write the comparison JSON here.")
+    var json: String
+
+    @Option(name: .long, help: "Write the self-contained HTML report here.")
+    var report: String?
+
+    func validate() throws {
+        if seeds < 1 { throw ValidationError("--seeds must be ≥ 1") }
+        if jobs < 1 { throw ValidationError("--jobs must be ≥ 1") }
+    }
+
+    func run() throws {
+        let objective = try objectiveOption.resolve()
+        let list = try ScenarioList.resolve(scenarios)
+        var specs = try PolicyList.parse(PolicyList.split(policies).filter { $0 != "static-grid" }.joined(separator: ","))
+        let grid = PolicyList.split(policies).contains("static-grid")
+        if specs.isEmpty && !grid { throw ValidationError("--policies names no policy") }
+        let baselineSpec = try baseline.map { try PolicySpec.parse($0) }
+        if let b = baselineSpec, !specs.contains(b) { specs.append(b) }
+        let comparison = LabComparison(
+            scenarios: list, policies: specs, seeds: (0..<seeds).map { firstSeed + UInt64($0) },
+            runner: LabRunner(objective: objective, durationS: duration, intervalMs: nil), jobs: jobs,
+            title: "Coalesce comparison (\(objective.name) objective)", baseline: baselineSpec?.description)
+        let input = try ComparisonRunner.run(comparison, grid: grid, label: "compare")
+        try ComparisonRunner.write(input, json: json, report: report)
+    }
+}
+
+/// Shared by `compare` and `demo`: runs with a progress line, writes the outputs.
+enum ComparisonRunner {
+    static func run(_ comparison: LabComparison, grid: Bool, label: String) throws -> ComparisonInput {
+        let progress = ProgressBox(label)
+        let input = try comparison.run(includeGrid: grid) { done, total in progress.update(done, total) }
+        progress.finish()
+        return input
+    }
+
+    @discardableResult
+    static func write(_ input: ComparisonInput, json: String?, report: String?, printSummary: Bool = true) throws -> ComparisonReport {
+        let r = try ComparisonReport(input)
+        if let path = json { try Data(r.json()).write(to: URL(fileURLWithPath: path)) }
+        if let path = report { try Data(r.html().utf8).write(to: URL(fileURLWithPath: path)) }
+        if printSummary {
+            print(r.textSummary())
+            for f in r.findings { print("finding: \(f)") }
+            if let path = json { print("json: \(path)") }
+            if let path = report { print("report: \(path)") }
+        }
+        return r
+    }
+}
+
+/// A progress line updated from worker threads.
+final class ProgressBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var line: ProgressLine
+
+    init(_ label: String) { line = ProgressLine(label) }
+
+    func update(_ done: Int, _ total: Int) {
+        lock.lock()
+        defer { lock.unlock() }
+        line.update(fraction: Double(done) / Double(max(1, total)), detail: "\(done)/\(total) runs")
+    }
+
+    func finish() {
+        lock.lock()
+        defer { lock.unlock() }
+        line.finish()
+    }
+}
+
+/// Resolving `--scenarios`.
+enum ScenarioList {
+    static func resolve(_ text: String) throws -> [Scenario] {
+        var out: [Scenario] = []
+        for item in text.split(separator: ",").map({ String($0).trimmingCharacters(in: .whitespaces) }) {
+            switch item {
+            case "all": out += BuiltinScenarios.all
+            case "train": out += BuiltinScenarios.all.filter { $0.split == .train }
+            case "holdout": out += BuiltinScenarios.all.filter { $0.split == .holdout }
+            default:
+                var isDirectory: ObjCBool = false
+                if FileManager.default.fileExists(atPath: item, isDirectory: &isDirectory), isDirectory.boolValue {
+                    let files = try FileManager.default.contentsOfDirectory(atPath: item).filter { $0.hasSuffix(".json") }.sorted()
+                    if files.isEmpty { throw LabError.invalidOption("\(item): no *.json scenario files") }
+                    for f in files { out.append(try Scenario.load(path: item + "/" + f)) }
+                } else {
+                    out.append(try LabRunner.scenario(item))
+                }
+            }
+        }
+        var seen = Set<String>()
+        return out.filter { seen.insert($0.name).inserted }
+    }
+}

@@ -1,0 +1,175 @@
+import CoalesceCore
+import CoalesceReport
+import CoalesceSim
+import Dispatch
+import Synchronization
+
+/// Runs every policy on every scenario with the same seeds (paired: identical
+/// traffic for each policy), on all cores, and assembles the report input.
+struct LabComparison {
+    var scenarios: [Scenario]
+    var policies: [PolicySpec]
+    var seeds: [UInt64]
+    var runner: LabRunner
+    var jobs: Int
+    var title: String
+    var baseline: String?
+    /// Run the bare-metal twin of virtualized scenarios (issue #6, the virtualization question).
+    var bareMetalReference = true
+
+    /// Quantiles at which latency CDFs are drawn.
+    static let cdfQuantiles: [Double] = [0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 0.9999]
+
+    struct Job: Sendable {
+        var scenario: Int
+        var policy: Int
+        var seed: Int
+    }
+
+    struct Outcome: Sendable {
+        var result: LabResult
+        var cdf: [CDFPoint]?
+    }
+
+    /// The policies actually run on `scenario`: `static-grid` expanded to the static
+    /// settings of the scenario's action space.
+    static func expand(_ specs: [PolicySpec], for scenario: Scenario, grid: Bool) -> [PolicySpec] {
+        var out: [PolicySpec] = []
+        if grid {
+            let space = ActionSpace.defaultSpace(layerCount: scenario.layerCount)
+            for s in space.settings where s.layers.allSatisfy({ $0.adaptiveRx == .off && $0.adaptiveTx == .off }) {
+                out.append(.staticSetting(s.specText))
+            }
+        }
+        for spec in specs where !out.contains(spec) { out.append(spec) }
+        return out
+    }
+
+    static func kind(_ spec: PolicySpec) -> PolicyKind {
+        switch spec {
+        case .staticSetting: return .staticSetting
+        case .adaptive: return .adaptive
+        case .model: return .learned
+        case .explore: return .other
+        }
+    }
+
+    /// Runs everything. `progress(done, total)` is called from worker threads.
+    func run(includeGrid: Bool, progress: @escaping @Sendable (Int, Int) -> Void) throws -> ComparisonInput {
+        // A model runs only on scenarios with its number of layers (a bare-metal model
+        // cannot drive a two-layer virtualized host, nor the reverse).
+        let models = ModelStore()
+        var perScenario: [[PolicySpec]] = []
+        for s in scenarios {
+            var list: [PolicySpec] = []
+            for spec in Self.expand(policies, for: s, grid: includeGrid) {
+                if let space = try models.actionSpace(of: [spec]), space.layerCount != s.layerCount { continue }
+                list.append(spec)
+            }
+            perScenario.append(list)
+        }
+        var spaces: [ActionSpace] = []
+        for (i, s) in scenarios.enumerated() {
+            let base = try models.actionSpace(of: perScenario[i]) ?? ActionSpace.defaultSpace(layerCount: s.layerCount)
+            var extra: [CoalescingSetting] = []
+            for spec in perScenario[i] { extra += try spec.requiredSettings(in: base) }
+            spaces.append(try base.extended(with: extra))
+        }
+        var jobs: [Job] = []
+        for s in scenarios.indices {
+            for p in perScenario[s].indices { for k in seeds.indices { jobs.append(Job(scenario: s, policy: p, seed: k)) } }
+        }
+        let twins: [Int: Scenario] = bareMetalReference ? Dictionary(uniqueKeysWithValues: scenarios.enumerated().compactMap { i, s in
+            guard s.virtualization != nil else { return nil }
+            var bare = s
+            bare.virtualization = nil
+            bare.name = s.name + "@bare-metal"
+            return (i, bare)
+        }) : [:]
+        let total = jobs.count + twins.count * ActionSpace.bareMetalStaticGrid.count
+        let results = Mutex<[Int: Outcome]>([:])
+        let twinResults = Mutex<[Int: [LabResult]]>([:])
+        let failure = Mutex<String?>(nil)
+        let done = Atomic<Int>(0)
+        let scenarios = self.scenarios, seeds = self.seeds, runner = self.runner
+        let twinJobs: [(Int, Int)] = twins.keys.sorted().flatMap { i in ActionSpace.bareMetalStaticGrid.indices.map { (i, $0) } }
+        let allCount = jobs.count + twinJobs.count
+        let next = Atomic<Int>(0)
+        let jobList = jobs, spaceList = spaces, specLists = perScenario
+        // One worker per job slot; each pulls the next run until none are left.
+        DispatchQueue.concurrentPerform(iterations: max(1, Swift.min(self.jobs, allCount))) { _ in
+            let models = ModelStore()
+            while true {
+                let n = next.add(1, ordering: .relaxed).oldValue
+                if n >= allCount || failure.withLock({ $0 != nil }) { return }
+                do {
+                    if n < jobList.count {
+                        let job = jobList[n]
+                        let scenario = scenarios[job.scenario]
+                        let spec = specLists[job.scenario][job.policy]
+                        var cdf: [CDFPoint]?
+                        let result = try runner.run(
+                            scenario: scenario, spec: spec, space: spaceList[job.scenario], seed: seeds[job.seed],
+                            loadModel: models.policy,
+                            finished: { target in
+                                if job.seed == 0 {
+                                    cdf = target.runLatencyCDF(quantiles: Self.cdfQuantiles).map { CDFPoint(latencyUs: $0.latencyUs, fraction: $0.fraction) }
+                                }
+                            })
+                        results.withLock { $0[n] = Outcome(result: result, cdf: cdf) }
+                    } else {
+                        let (i, g) = twinJobs[n - jobList.count]
+                        let (usecs, frames) = ActionSpace.bareMetalStaticGrid[g]
+                        let spec = PolicySpec.staticSetting("rx-usecs=\(usecs),rx-frames=\(frames)")
+                        let r = try runner.run(scenario: twins[i]!, spec: spec, space: .bareMetal, seed: seeds[0],
+                                               loadModel: models.policy)
+                        twinResults.withLock { $0[i, default: []].append(r) }
+                    }
+                } catch {
+                    failure.withLock { $0 = $0 ?? "\(error)" }
+                    return
+                }
+                progress(done.add(1, ordering: .relaxed).newValue, total)
+            }
+        }
+        if let f = failure.withLock({ $0 }) { throw LabError.invalidOption(f) }
+        let all = results.withLock { $0 }
+        let twinAll = twinResults.withLock { $0 }
+        var out: [ScenarioRuns] = []
+        for (s, scenario) in scenarios.enumerated() {
+            var policiesOut: [PolicyRuns] = []
+            for (p, spec) in perScenario[s].enumerated() {
+                var runs: [RunFigures] = []
+                var series: [SeriesPoint]?
+                var cdf: [CDFPoint]?
+                for k in seeds.indices {
+                    let n = jobs.firstIndex { $0.scenario == s && $0.policy == p && $0.seed == k }!
+                    let o = all[n]!
+                    runs.append(Self.figures(o.result))
+                    if k == 0 {
+                        series = o.result.series.map { SeriesPoint(t: $0.t, offeredPps: $0.offeredPps, action: $0.action) }
+                        cdf = o.cdf
+                    }
+                }
+                policiesOut.append(PolicyRuns(policy: spec.description, kind: Self.kind(spec), runs: runs, series: series, latencyCDF: cdf))
+            }
+            let bare = twinAll[s]?.max { $0.reward < $1.reward }.map(Self.figures)
+            out.append(ScenarioRuns(
+                name: scenario.name, description: scenario.description, split: scenario.split.rawValue,
+                layerCount: scenario.layerCount, actionNames: spaces[s].settings.map(\.specText), policies: policiesOut,
+                bareMetalReference: bare))
+        }
+        var notes = ["Simulated in the lab (CoalesceSim); every policy ran on identical traffic for each seed (paired)."]
+        if !twins.isEmpty {
+            notes.append("Bare-metal reference: the same traffic with the virtualization layers removed, under the best static setting in hindsight (seed \(seeds[0])).")
+        }
+        return ComparisonInput(title: title, objective: runner.objective.name, baseline: baseline, seeds: seeds,
+                               scenarios: out, notes: notes)
+    }
+
+    static func figures(_ r: LabResult) -> RunFigures {
+        RunFigures(throughputPps: r.throughputPps, latencyP50Us: r.latencyP50Us, latencyP99Us: r.latencyP99Us,
+                   latencyP999Us: r.latencyP999Us, cpuPercent: r.cpuPercent, interruptsPerS: r.interruptsPerS,
+                   drops: r.drops, changes: r.changes, reward: r.reward)
+    }
+}
