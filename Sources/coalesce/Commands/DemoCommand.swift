@@ -1,51 +1,130 @@
 import ArgumentParser
 import CoalesceCore
+import CoalesceReport
 import CoalesceSim
+import Dispatch
+import Foundation
+import Synchronization
 
-/// `coalesce demo`: the README's main job, on the simulator.
+/// `coalesce demo`: the README's main job — the whole loop on the simulator.
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Run every built-in scenario under static settings, DIM and Intel ITR, and print the comparison.")
+        abstract: "Record exploration data in the lab, train models, compare them against static settings, DIM and ITR.",
+        discussion: """
+            1. records exploration datasets (uniform ε-greedy, π_b logged) on the training scenarios; \
+            2. trains one model per layer count (bare metal; virtualized) with discrete CQL; \
+            3. compares the models against the static grid, dim, dim-cqe and itr on every built-in scenario \
+            with held-out seeds (paired), training and held-out scenarios reported apart; \
+            4. writes the HTML report and JSON, and prints a one-screen summary.
+            """)
 
-    @Option(name: .long, help: "Simulated seconds per run (default: each scenario's duration_s).")
+    @Option(name: .long, help: "Output directory (datasets, models, report).")
+    var out: String = "coalesce-demo"
+
+    @Option(name: .long, help: "Objective the models learn and the comparison scores: latency, balanced, throughput, or a JSON file.")
+    var objective: String = "latency"
+
+    @Option(name: .long, help: "Exploration seeds per training scenario.")
+    var trainSeeds: Int = 3
+
+    @Option(name: .long, help: "Simulated seconds per exploration run.")
+    var trainDuration: Double = 30
+
+    @Option(name: .long, help: "Evaluation seeds (paired, disjoint from the training seeds).")
+    var seeds: Int = 3
+
+    @Option(name: .long, help: "Simulated seconds per evaluation run (default: each scenario's duration_s).")
     var duration: Double?
 
-    @Option(name: .long, help: "Seed.")
-    var seed: UInt64 = 1
+    @Option(name: .long, help: "Training algorithm (see `coalesce train`).")
+    var algorithm: String = "cql"
 
-    @Option(name: .long, help: "Comma-separated policy specs to compare.")
-    var policies: String = "static:rx-usecs=0,static:rx-usecs=8,rx-frames=16,static:rx-usecs=32,rx-frames=64,static:rx-usecs=128,rx-frames=256,dim,dim-cqe,itr"
-
-    @OptionGroup var objectiveOption: ObjectiveOption
+    @Option(name: .long, help: "Parallel simulations (default: all cores).")
+    var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
 
     func run() throws {
-        let objective = try objectiveOption.resolve()
-        let specs = try PolicyList.parse(policies)
-        let runner = LabRunner(objective: objective, durationS: duration, intervalMs: nil)
-        let scenarios = BuiltinScenarios.all
-        var progress = ProgressLine("demo")
-        var done = 0
-        let total = scenarios.count * specs.count
-        for scenario in scenarios {
-            let space = try LabRunner.actionSpace(for: scenario, specs: specs)
-            var t = TextTable(["policy", "p50 µs", "p99 µs", "p99.9 µs", "CPU %", "irq/s", "Mpps", "drops", "reward"])
-            var best: (String, Double)?
-            for spec in specs {
-                let r = try runner.run(scenario: scenario, spec: spec, space: space, seed: seed,
-                                       loadModel: { _ in throw LabError.invalidOption("demo runs no models yet") })
-                done += 1
-                progress.update(fraction: Double(done) / Double(total), detail: scenario.name)
-                t.add([spec.description, Format.fixed(r.latencyP50Us, 1), Format.fixed(r.latencyP99Us, 1),
-                       Format.fixed(r.latencyP999Us, 1), Format.fixed(r.cpuPercent, 1), Format.si(r.interruptsPerS),
-                       Format.fixed(r.throughputPps / 1e6, 3), String(r.drops), Format.fixed(r.reward, 3)])
-                if best == nil || r.reward > best!.1 { best = (spec.description, r.reward) }
-            }
-            progress.finish()
-            print("== \(scenario.name) (\(scenario.layerCount) layer(s)): \(scenario.description)")
-            print(t.render())
-            if let b = best { print("best under '\(objective.name)': \(b.0)\n") }
+        let started = Terminal.monotonicSeconds()
+        let objectiveValue = try ObjectiveOption.parse(["--objective", objective]).resolve()
+        let fm = FileManager.default
+        for sub in ["datasets", "models"] {
+            try fm.createDirectory(atPath: "\(out)/\(sub)", withIntermediateDirectories: true)
         }
+        let all = BuiltinScenarios.all
+        let training = all.filter { $0.split == .train }
+        print("coalesce demo — objective '\(objectiveValue.name)', \(training.count) training and \(all.count - training.count) held-out scenarios, output in \(out)/")
+
+        // 1. Exploration datasets, all cores.
+        let explore = PolicySpec.explore(base: nil, mode: .epsilonGreedy(epsilon: 1), hold: 5, allowed: nil, seed: nil)
+        var recordJobs: [(Scenario, UInt64, String)] = []
+        for s in training {
+            for k in 0..<trainSeeds {
+                recordJobs.append((s, UInt64(k + 1), "\(out)/datasets/\(s.name)-s\(k + 1).csv"))
+            }
+        }
+        let recordList = recordJobs, trainDuration = self.trainDuration
+        try Self.parallel(recordList.count, jobs: jobs, label: "1/3 exploring") { i in
+            let (scenario, seed, path) = recordList[i]
+            let space = ActionSpace.defaultSpace(layerCount: scenario.layerCount)
+            let writer = try DatasetWriter(path: path, header: DatasetHeader(
+                target: "sim:\(scenario.name)", scenario: scenario.name, seed: seed,
+                intervalNs: UInt64(scenario.intervalMs * 1e6), layerCount: scenario.layerCount, latencyFeatures: true,
+                actionSpace: space, objective: objectiveValue, policy: explore.description))
+            _ = try LabRunner(objective: objectiveValue, durationS: trainDuration, intervalMs: nil)
+                .run(scenario: scenario, spec: explore, space: space, seed: seed, record: writer,
+                     loadModel: { _ in throw LabError.invalidOption("exploration uses no model") })
+        }
+        print("1/3 recorded \(recordJobs.count) exploration datasets (\(Self.elapsed(started)))")
+
+        // 2. One model per layer count.
+        var models: [String] = []
+        for layers in Set(training.map(\.layerCount)).sorted() {
+            let files = recordJobs.filter { $0.0.layerCount == layers }.map(\.2)
+            let name = layers == 1 ? "bare-metal" : "virtualized"
+            let path = "\(out)/models/\(name)-\(objectiveValue.name).model"
+            var train = try TrainCommand.parse(["--data"] + files + [
+                "--algorithm", algorithm, "--objective", objective, "--out", path, "--seed", "1", "--created-at", "0"])
+            try train.run()
+            models.append(path)
+        }
+        print("2/3 trained \(models.count) model(s) (\(Self.elapsed(started)))")
+
+        // 3. Paired comparison on held-out seeds.
+        let specs: [PolicySpec] = [.adaptive(.dimEQE), .adaptive(.dimCQE), .adaptive(.intelITR)] + models.map { .model(path: $0) }
+        let comparison = LabComparison(
+            scenarios: all, policies: specs, seeds: (0..<seeds).map { 1001 + UInt64($0) },
+            runner: LabRunner(objective: objectiveValue, durationS: duration, intervalMs: nil), jobs: jobs,
+            title: "Coalesce demo: learned (\(algorithm)) vs static, DIM and ITR — \(objectiveValue.name) objective",
+            baseline: nil)
+        let input = try ComparisonRunner.run(comparison, grid: true, label: "3/3 comparing")
+        print("3/3 compared \(specs.count) policies + the static grid on \(all.count) scenarios × \(seeds) seeds (\(Self.elapsed(started)))\n")
+        try ComparisonRunner.write(input, json: "\(out)/comparison.json", report: "\(out)/report.html")
+        print("total \(Self.elapsed(started))")
+    }
+
+    static func elapsed(_ start: Double) -> String {
+        let s = Int(Terminal.monotonicSeconds() - start)
+        return "\(s / 60)m\(s % 60)s"
+    }
+
+    /// Runs `count` independent jobs on `jobs` threads with a progress line; the first error wins.
+    static func parallel(_ count: Int, jobs: Int, label: String, _ body: @escaping @Sendable (Int) throws -> Void) throws {
+        let next = Atomic<Int>(0), done = Atomic<Int>(0)
+        let failure = Mutex<String?>(nil)
+        let progress = ProgressBox(label)
+        DispatchQueue.concurrentPerform(iterations: max(1, min(jobs, count))) { _ in
+            while true {
+                let i = next.add(1, ordering: .relaxed).oldValue
+                if i >= count || failure.withLock({ $0 != nil }) { return }
+                do { try body(i) } catch {
+                    failure.withLock { $0 = $0 ?? "\(error)" }
+                    return
+                }
+                progress.update(done.add(1, ordering: .relaxed).newValue, count)
+            }
+        }
+        progress.finish()
+        if let f = failure.withLock({ $0 }) { throw LabError.invalidOption(f) }
     }
 }
 
