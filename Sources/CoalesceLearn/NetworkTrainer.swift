@@ -19,6 +19,9 @@ public final class NetworkLearner {
     private let batch: Int
     public private(set) var steps = 0
     private let indices: UnsafeMutablePointer<Int>
+    /// Row i holds s_i then s'_i (2 × featureCount floats), so that sampling a
+    /// transition touches one place in memory rather than two.
+    private let transitions: UnsafeMutablePointer<Float>
 
     /// A learner over `data` (states already normalised, rewards already scaled).
     /// For BCQ pass the trained behaviour network (`behaviour`).
@@ -38,6 +41,14 @@ public final class NetworkLearner {
                                   maxGradientNorm: configuration.maxGradientNorm)
         indices = .allocate(capacity: configuration.batchSize)
         indices.initialize(repeating: 0, count: configuration.batchSize)
+        let f = data.featureCount
+        transitions = .allocate(capacity: data.count * 2 * f)
+        for i in 0..<data.count {
+            for j in 0..<f {
+                transitions[i * 2 * f + j] = data.states[i * f + j]
+                transitions[i * 2 * f + f + j] = data.nextStates[i * f + j]
+            }
+        }
         allowedNext = []
         if configuration.algorithm == .bcq {
             guard let behaviour else { throw .invalidConfiguration("BCQ needs a behaviour network") }
@@ -46,7 +57,10 @@ public final class NetworkLearner {
         }
     }
 
-    deinit { indices.deallocate() }
+    deinit {
+        indices.deallocate()
+        transitions.deallocate()
+    }
 
     /// Allowed-action bit masks of `behaviour` (a BC network) on each state: a is
     /// allowed when logit_a − max logit ≥ log τ, i.e. π̂_b(a|s) ≥ τ·max π̂_b.
@@ -88,17 +102,12 @@ public final class NetworkLearner {
         for r in 0..<b { indices[r] = generator.nextIndex(data.count) }
         let withNext = needsOnlineNext
         let isBC = configuration.algorithm == .behaviourCloning
-        data.states.withUnsafeBufferPointer { states in
-            data.nextStates.withUnsafeBufferPointer { next in
-                let s = states.baseAddress!, n = next.baseAddress!
-                for r in 0..<b {
-                    let i = indices[r]
-                    Elementwise.copy(s + i &* f, to: online.input + r &* f, count: f)
-                    if !isBC {
-                        Elementwise.copy(n + i &* f, to: target.input + r &* f, count: f)
-                        if withNext { Elementwise.copy(n + i &* f, to: online.input + (b &+ r) &* f, count: f) }
-                    }
-                }
+        for r in 0..<b {
+            let s = UnsafePointer(transitions + indices[r] &* (2 &* f)), n = s + f
+            Elementwise.copy(s, to: online.input + r &* f, count: f)
+            if !isBC {
+                Elementwise.copy(n, to: target.input + r &* f, count: f)
+                if withNext { Elementwise.copy(n, to: online.input + (b &+ r) &* f, count: f) }
             }
         }
         online.forward(rows: withNext ? 2 * b : b)
@@ -155,45 +164,58 @@ public final class NetworkLearner {
     /// TD targets, Huber loss (+ CQL penalty) and dLoss/dQ for the batch in the
     /// networks' buffers. Returns the mean loss.
     private func tdGradient(rows b: Int) -> Double {
+        data.actions.withUnsafeBufferPointer { acts in
+            data.rewards.withUnsafeBufferPointer { rewards in
+                data.terminals.withUnsafeBufferPointer { terminals in
+                    allowedNext.withUnsafeBufferPointer { masks in
+                        tdGradient(rows: b, actionsTaken: acts, rewards: rewards, terminals: terminals, masks: masks)
+                    }
+                }
+            }
+        }
+    }
+
+    private func tdGradient(rows b: Int, actionsTaken: UnsafeBufferPointer<Int32>, rewards: UnsafeBufferPointer<Float>,
+                            terminals: UnsafeBufferPointer<Bool>, masks: UnsafeBufferPointer<UInt64>) -> Double {
         let actions = data.actionCount
         let gamma = Float(configuration.gamma)
         let delta = configuration.huberDelta
         let alpha = configuration.algorithm == .cql ? configuration.cqlAlpha : 0
         let inv = 1 / Float(b)
-        let q = online.output, qNext = online.output + b * actions, qTarget = target.output
+        let q = online.output, qNext = online.output + b &* actions, qTarget = target.output
         let grad = online.outputGradient
+        grad.update(repeating: 0, count: b &* actions)
         var loss = 0.0
         let algorithm = configuration.algorithm
         for r in 0..<b {
             let i = indices[r]
-            let a = Int(data.actions[i])
-            let t = qTarget + r * actions
+            let a = Int(actionsTaken[i])
+            let t = qTarget + r &* actions
             var bootstrap: Float = 0
-            if !data.terminals[i] {
+            if !terminals[i] {
                 switch algorithm {
                 case .dqn, .nfq:
                     var best = t[0]
                     for j in 1..<actions { best = max(best, t[j]) }
                     bootstrap = best
                 case .bcq:
-                    let mask = allowedNext[i]
-                    let o = qNext + r * actions
+                    let mask = masks[i]
+                    let o = qNext + r &* actions
                     var bestIndex = -1
                     for j in 0..<actions where mask & (1 << UInt64(j)) != 0 && (bestIndex < 0 || o[j] > o[bestIndex]) { bestIndex = j }
                     bootstrap = bestIndex >= 0 ? t[bestIndex] : 0
                 default:
-                    let o = qNext + r * actions
+                    let o = qNext + r &* actions
                     var bestIndex = 0
                     for j in 1..<actions where o[j] > o[bestIndex] { bestIndex = j }
                     bootstrap = t[bestIndex]
                 }
             }
-            let y = data.rewards[i] + gamma * bootstrap
-            let row = q + r * actions, g = grad + r * actions
+            let y = rewards[i] + gamma * bootstrap
+            let row = q + r &* actions, g = grad + r &* actions
             let d = row[a] - y
             let absD = abs(d)
             loss += Double(absD <= delta ? 0.5 * d * d : delta * (absD - 0.5 * delta))
-            for j in 0..<actions { g[j] = 0 }
             g[a] = (absD <= delta ? d : (d > 0 ? delta : -delta)) * inv
             if alpha > 0 {
                 var top = -Float.infinity

@@ -38,7 +38,7 @@ import Testing
         let report = try OffPolicyEvaluator.evaluate(data: data, targetActions: right, targetNextActions: right,
                                                      configuration: configuration())
         let v = truth(data, horizon: 10)
-        #expect(v < -0.5)
+        #expect(v < -0.2, "the windows must not all start at the goal")
         #expect(abs(report.fqe.value - v) < 0.15, "FQE \(report.fqe.value) vs \(v)")
         let wis = try #require(report.weightedImportanceSampling)
         let dr = try #require(report.doublyRobust)

@@ -204,16 +204,28 @@ final class ModelEvaluator: @unchecked Sendable {
                     let x = source[i]
                     indices[k] = i &* m
                     values[k] = x
-                    k &+= x != 0 ? 1 : 0
+                    // 1 when x ≠ ±0, by integer arithmetic on the bits (a float compare would branch):
+                    // without the sign bit, a non-zero value v has the top bit of v | −v set.
+                    let bits = x.bitPattern &<< 1
+                    k &+= Int(truncatingIfNeeded: (bits | (0 &- bits)) >> 31)
                 }
                 var o0 = 0
                 while o0 &+ 32 <= m {
-                    var acc = UnsafeRawPointer(bias + o0).loadUnaligned(as: SIMD32<Float>.self)
+                    // Two SIMD16 accumulators (SIMD32's generic operations compile poorly).
+                    var acc0 = UnsafeRawPointer(bias + o0).loadUnaligned(as: SIMD16<Float>.self)
+                    var acc1 = UnsafeRawPointer(bias + (o0 &+ 16)).loadUnaligned(as: SIMD16<Float>.self)
                     for j in 0..<k {
-                        acc += values[j] * UnsafeRawPointer(w + (indices[j] &+ o0)).loadUnaligned(as: SIMD32<Float>.self)
+                        let row = UnsafeRawPointer(w + (indices[j] &+ o0))
+                        let x = SIMD16<Float>(repeating: values[j])
+                        acc0 += x * row.loadUnaligned(as: SIMD16<Float>.self)
+                        acc1 += x * row.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self)
                     }
-                    if relu { acc.replace(with: 0, where: .!(acc .> 0)) }
-                    UnsafeMutableRawPointer(target + o0).storeBytes(of: acc, as: SIMD32<Float>.self)
+                    if relu {
+                        acc0.replace(with: 0, where: .!(acc0 .> 0))
+                        acc1.replace(with: 0, where: .!(acc1 .> 0))
+                    }
+                    UnsafeMutableRawPointer(target + o0).storeBytes(of: acc0, as: SIMD16<Float>.self)
+                    UnsafeMutableRawPointer(target + (o0 &+ 16)).storeBytes(of: acc1, as: SIMD16<Float>.self)
                     o0 &+= 32
                 }
                 while o0 &+ 16 <= m {
