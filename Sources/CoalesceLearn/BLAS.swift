@@ -84,7 +84,8 @@ extension BLAS {
     /// When `betterCoreType()` finds a better kernel and `OPENBLAS_CORETYPE` is not set,
     /// re-executes this process (same arguments) with it set: OpenBLAS reads the
     /// variable only when it is loaded. Returns normally when nothing needs doing or
-    /// the re-exec is impossible.
+    /// the re-exec is impossible. Call it first thing in a process: everything done
+    /// before is done again.
     public static func reexecWithMatchingKernelIfNeeded() {
         guard getenv("OPENBLAS_CORETYPE") == nil, let core = betterCoreType() else { return }
         setenv("OPENBLAS_CORETYPE", core, 1)

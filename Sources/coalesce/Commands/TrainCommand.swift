@@ -98,7 +98,11 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
-        BLAS.reexecWithMatchingKernelIfNeeded()
+        // Re-executing is only safe before any work: only when this command is the process's
+        // own command (not when `demo` runs it as a step).
+        if CommandLine.arguments.dropFirst().first == Self.configuration.commandName {
+            BLAS.reexecWithMatchingKernelIfNeeded()
+        }
         BLAS.setThreadCount(threads)
         let objective = try Self.resolveObjective(objective)
         var datasets: [Dataset] = []
