@@ -71,7 +71,10 @@ extension SeededGenerator {
 struct PhaseSchedule {
     struct Segment {
         var start: UInt64
+        /// End of the segment for lookup (`.max` for a last, non-repeating phase).
         var end: UInt64
+        /// End of the phase as written (where a ramp reaches its target).
+        var rampEnd: UInt64
         var from: [Double]
         var to: [Double]
         var ramp: Bool
@@ -98,7 +101,7 @@ struct PhaseSchedule {
             let d = UInt64(p.durationS * 1e9)
             let from = names.map { p.rates[$0] ?? 0 }
             let to = p.rampTo.map { r in names.map { r[$0] ?? 0 } } ?? from
-            segments.append(Segment(start: t, end: t + d, from: from, to: to, ramp: p.rampTo != nil))
+            segments.append(Segment(start: t, end: t + d, rampEnd: t + d, from: from, to: to, ramp: p.rampTo != nil))
             for i in names.indices { maxScale[i] = max(maxScale[i], from[i], to[i]) }
             t += d
         }
@@ -114,9 +117,9 @@ struct PhaseSchedule {
     /// The scale of source `i` at time `t`.
     func scale(_ i: Int, at t: UInt64) -> Double {
         if isConstant { return 1 }
-        guard let (s, local) = locate(t) else { return segments.last!.to[i] }
-        if !s.ramp || s.end == .max { return s.from[i] }
-        let f = Double(local - s.start) / Double(s.end - s.start)
+        guard let (s, local) = locate(t) else { return segments[segments.count - 1].to[i] }
+        if !s.ramp { return s.from[i] }
+        let f = min(1, Double(local - s.start) / Double(max(s.rampEnd - s.start, 1)))
         return s.from[i] + (s.to[i] - s.from[i]) * f
     }
 
@@ -124,9 +127,10 @@ struct PhaseSchedule {
     func nextCheck(after t: UInt64) -> UInt64 {
         if isConstant { return .max }
         guard let (s, local) = locate(t) else { return .max }
-        if s.end == .max { return s.ramp ? t + 1_000_000 : .max }
-        let boundary = t + (s.end - local)
-        return s.ramp ? min(boundary, t + 1_000_000) : boundary
+        // Inside a ramp the scale changes continuously: look again every millisecond.
+        if s.ramp && local < s.rampEnd { return min(t + (s.rampEnd - local), t + 1_000_000) }
+        if s.end == .max { return .max }  // constant from here on
+        return t + (s.end - local)
     }
 }
 

@@ -182,6 +182,22 @@ struct MechanicsTests {
         }
     }
 
+    @Test func rampsRiseAndFallIncludingTheLastPhase() throws {
+        var s = poissonScenario(ratePps: 100_000)
+        s.phases = [TrafficPhase(durationS: 0.2, rates: ["udp": 0], rampTo: ["udp": 1]),
+                    TrafficPhase(durationS: 0.2, rates: ["udp": 1], rampTo: ["udp": 0])]
+        var t = try SimTarget(scenario: s, seed: 12)
+        var rates: [Double] = []
+        for _ in 0..<5 {
+            try t.advance(intervalNs: 100_000_000)
+            rates.append(Double(try t.sample().truth!.offeredPackets) / 0.1)
+        }
+        // Mean scales 0.25, 0.75, 0.75, 0.25, then 0 after the last ramp ends.
+        for (got, want) in zip(rates, [25_000.0, 75_000, 75_000, 25_000, 0]) {
+            #expect(abs(got - want) < 4_000, "offered \(rates)")
+        }
+    }
+
     @Test func phasesChangeTheOfferedMix() throws {
         var t = try SimTarget(scenario: BuiltinScenarios.named("overload-spike")!, seed: 4)
         var rates: [Double] = []
