@@ -17,8 +17,12 @@ public struct DatasetHeader: Sendable, Hashable, Codable {
     public var seed: UInt64
     /// Control interval, ns.
     public var intervalNs: UInt64
-    /// Number of coalescing layers (columns `irq_0`…).
+    /// Number of coalescing layers (settings have this many layers).
     public var layerCount: Int
+    /// Number of interrupt sources counted per row (columns `irq_0`…): the physical
+    /// NIC, and on a virtualized host the guest's virtual interrupts too, even when
+    /// only one layer coalesces.
+    public var irqColumns: Int
     /// Whether latency was measured; when false the latency features are zero and
     /// `c_latency_p99_us` is empty.
     public var latencyFeatures: Bool
@@ -35,13 +39,14 @@ public struct DatasetHeader: Sendable, Hashable, Codable {
 
     public init(target: String, scenario: String, seed: UInt64, intervalNs: UInt64, layerCount: Int,
                 latencyFeatures: Bool, actionSpace: ActionSpace, objective: Objective, policy: String,
-                tool: String = "coalesce \(CoalesceVersion.current)") {
+                irqColumns: Int? = nil, tool: String = "coalesce \(CoalesceVersion.current)") {
         self.schema = 1
         self.target = target
         self.scenario = scenario
         self.seed = seed
         self.intervalNs = intervalNs
         self.layerCount = layerCount
+        self.irqColumns = irqColumns ?? layerCount
         self.latencyFeatures = latencyFeatures
         self.features = FeatureExtractor.featureNames
         self.actionSpace = actionSpace
@@ -54,6 +59,7 @@ public struct DatasetHeader: Sendable, Hashable, Codable {
         case schema, target, scenario, seed, features, objective, policy, tool
         case intervalNs = "interval_ns"
         case layerCount = "layer_count"
+        case irqColumns = "irq_columns"
         case latencyFeatures = "latency_features"
         case actionSpace = "action_space"
     }
@@ -65,7 +71,7 @@ public struct DatasetHeader: Sendable, Hashable, Codable {
     public var columns: [String] {
         var c = ["episode", "step", "t_ns", "interval_ns"]
         c += DatasetColumns.counters
-        c += (0..<layerCount).map { "irq_\($0)" }
+        c += (0..<irqColumns).map { "irq_\($0)" }
         c += DatasetColumns.cpuAndSoftnet
         c += DatasetColumns.latency
         c += ["setting"]

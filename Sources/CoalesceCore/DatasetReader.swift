@@ -265,8 +265,8 @@ struct DatasetParser {
                                          p999Ns: try uint(cLatency[3]), maxNs: try uint(cLatency[4]))
             }
             var interrupts: [UInt64] = []
-            interrupts.reserveCapacity(header.layerCount)
-            for i in 0..<header.layerCount { interrupts.append(try uint(irqStart + i)) }
+            interrupts.reserveCapacity(header.irqColumns)
+            for i in 0..<header.irqColumns { interrupts.append(try uint(irqStart + i)) }
             let observation = Observation(
                 timestampNs: t, rxPackets: try uint(cCounters[0]), rxBytes: try uint(cCounters[1]),
                 txPackets: try uint(cCounters[2]), txBytes: try uint(cCounters[3]), rxDropped: try uint(cCounters[4]),

@@ -19,7 +19,7 @@ public enum DatasetWriteError: Error, CustomStringConvertible {
         switch self {
         case .open(let p, let e): return "\(p): cannot create: \(String(cString: strerror(e)))"
         case .write(let p, let e): return "\(p): write failed: \(String(cString: strerror(e)))"
-        case .layerMismatch(let p, let e, let f): return "\(p): row has \(f) interrupt layer(s), header says \(e)"
+        case .layerMismatch(let p, let e, let f): return "\(p): row has \(f) interrupt source(s), header says \(e) (irq_columns)"
         }
     }
 }
@@ -73,8 +73,8 @@ public final class DatasetWriter {
     /// Appends one row.
     public func append(_ r: StepRecord) throws(DatasetWriteError) {
         let o = r.observation
-        guard o.interrupts.count == header.layerCount else {
-            throw .layerMismatch(path: path, expected: header.layerCount, found: o.interrupts.count)
+        guard o.interrupts.count == header.irqColumns else {
+            throw .layerMismatch(path: path, expected: header.irqColumns, found: o.interrupts.count)
         }
         line.removeAll(keepingCapacity: true)
         func field(_ s: String) {

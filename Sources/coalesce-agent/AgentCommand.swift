@@ -171,7 +171,7 @@ struct AgentCommand: ParsableCommand {
                 target: targetLabel, scenario: targetLabel, seed: seed, intervalNs: intervalNs,
                 layerCount: base.layerCount, latencyFeatures: base.latencyAvailable,
                 actionSpace: loop.recordedActionSpace, objective: loaded.file.metadata.objective,
-                policy: loop.policy.identity))
+                policy: loop.policy.identity, irqColumns: base.interruptColumns))
         }
         log.info("agent started", metadata: [
             "target": "\(targetLabel)", "interval_ms": "\(intervalMs)", "dry_run": "\(dryRun)",

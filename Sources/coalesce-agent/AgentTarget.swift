@@ -11,6 +11,8 @@ protocol AgentTarget: Target {
     mutating func acceptedActions(_ space: ActionSpace) throws -> (ids: Set<Int>, notes: [String])
     /// Restores the settings found when the agent started.
     mutating func restoreOriginal() throws
+    /// Interrupt sources per observation (dataset `irq_columns`).
+    var interruptColumns: Int { get }
 }
 
 /// The simulator as an agent target: accelerated time (the simulation runs as fast
@@ -32,6 +34,7 @@ struct SimAgentTarget: AgentTarget {
     var layerCount: Int { sim.layerCount }
     var name: String { sim.name }
     var latencyAvailable: Bool { true }
+    var interruptColumns: Int { sim.scenario.simulatedLayerCount }
 
     mutating func advance(intervalNs: UInt64) throws { try sim.advance(intervalNs: intervalNs) }
 
@@ -66,6 +69,7 @@ struct HostAgentTarget: AgentTarget {
 
     var layerCount: Int { host.layerCount }
     var name: String { host.name }
+    var interruptColumns: Int { 1 }
 
     mutating func advance(intervalNs: UInt64) throws { try host.advance(intervalNs: intervalNs) }
     mutating func sample() throws -> Sample { try host.sample() }

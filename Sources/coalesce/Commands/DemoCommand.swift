@@ -69,7 +69,8 @@ struct DemoCommand: ParsableCommand {
             let writer = try DatasetWriter(path: path, header: DatasetHeader(
                 target: "sim:\(scenario.name)", scenario: scenario.name, seed: seed,
                 intervalNs: UInt64(scenario.intervalMs * 1e6), layerCount: scenario.layerCount, latencyFeatures: true,
-                actionSpace: space, objective: objectiveValue, policy: explore.description))
+                actionSpace: space, objective: objectiveValue, policy: explore.description,
+                irqColumns: scenario.simulatedLayerCount))
             _ = try LabRunner(objective: objectiveValue, durationS: trainDuration, intervalMs: nil)
                 .run(scenario: scenario, spec: explore, space: space, seed: seed, record: writer,
                      loadModel: { _ in throw LabError.invalidOption("exploration uses no model") })

@@ -65,7 +65,8 @@ struct SimulateCommand: ParsableCommand {
             try DatasetWriter(path: path, header: DatasetHeader(
                 target: "sim:\(scenario.name)", scenario: scenario.name, seed: seed,
                 intervalNs: UInt64((interval ?? scenario.intervalMs) * 1e6), layerCount: scenario.layerCount,
-                latencyFeatures: true, actionSpace: space, objective: objective, policy: spec.description))
+                latencyFeatures: true, actionSpace: space, objective: objective, policy: spec.description,
+                irqColumns: scenario.simulatedLayerCount))
         }
         var progress = ProgressLine("simulate \(scenario.name)")
         let result = try runner.run(scenario: scenario, spec: spec, space: space, seed: seed, record: writer,

@@ -20,7 +20,8 @@ enum DatasetBenchmark {
         let spec = try PolicySpec.parse("explore:epsilon=1")
         let header = DatasetHeader(target: "sim:\(scenario.name)", scenario: scenario.name, seed: 1,
                                    intervalNs: 10_000_000, layerCount: scenario.layerCount, latencyFeatures: true,
-                                   actionSpace: space, objective: .balanced, policy: spec.description)
+                                   actionSpace: space, objective: .balanced, policy: spec.description,
+                                   irqColumns: scenario.simulatedLayerCount)
         let writer = try DatasetWriter(path: path, header: header)
         let runner = LabRunner(objective: .balanced, durationS: 20, intervalMs: 10)
         _ = try runner.run(scenario: scenario, spec: spec, space: space, seed: 1, record: writer,
