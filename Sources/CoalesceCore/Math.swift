@@ -15,6 +15,7 @@ public enum CoreMath {
     @inlinable public static func exp(_ x: Double) -> Double { libm_exp(x) }
     @inlinable public static func expf(_ x: Float) -> Float { libm_expf(x) }
     @inlinable public static func pow(_ x: Double, _ y: Double) -> Double { libm_pow(x, y) }
+    @inlinable public static func cos(_ x: Double) -> Double { libm_cos(x) }
 }
 
 @usableFromInline func libm_log(_ x: Double) -> Double { log(x) }
@@ -22,3 +23,4 @@ public enum CoreMath {
 @usableFromInline func libm_exp(_ x: Double) -> Double { exp(x) }
 @usableFromInline func libm_expf(_ x: Float) -> Float { expf(x) }
 @usableFromInline func libm_pow(_ x: Double, _ y: Double) -> Double { pow(x, y) }
+@usableFromInline func libm_cos(_ x: Double) -> Double { cos(x) }

@@ -193,7 +193,7 @@ public enum SettingSpecError: Error, Equatable, CustomStringConvertible {
 
 extension StringProtocol {
     /// The text without leading and trailing spaces and tabs (no Foundation needed).
-    var trimmedWhitespace: String {
+    public var trimmedWhitespace: String {
         var sub = Substring(self)
         while let f = sub.first, f == " " || f == "\t" { sub.removeFirst() }
         while let l = sub.last, l == " " || l == "\t" || l == "\r" { sub.removeLast() }

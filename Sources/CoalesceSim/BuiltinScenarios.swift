@@ -1,5 +1,12 @@
 import CoalesceCore
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The scenarios that ship with the simulator (`coalesce scenarios` lists them).
 ///
@@ -10,7 +17,7 @@ public enum BuiltinScenarios {
     /// Every built-in, in a stable order.
     public static var all: [Scenario] {
         [rpcLow, memcached, bulkTCP, microbursts, diurnalRamp, rpcWithBulk, overloadSpike, smallRing,
-         virtOneLayer, virtTwoLayers, regimeSwitch, webMix, e1000eThrottle, cqeSmallPackets, multiqueue]
+         virtOneLayer, virtTwoLayers, virtTwoLayersMix, regimeSwitch, webMix, e1000eThrottle, cqeSmallPackets, multiqueue]
     }
 
     /// The built-in called `name`, if any.
@@ -80,9 +87,26 @@ public enum BuiltinScenarios {
         cpu: CPUConfig(cores: 2), virtualization: VirtualizationConfig(vnicCoalescing: true),
         traffic: [rpc, TrafficSource(name: "stream", kind: .poisson(ratePps: 80_000), size: .fixed(bytes: 512))])
 
+    /// The virtualized training scenario: the demo learns its two-layer policy here and
+    /// is judged on `virt-two-layers` (held out).
+    static let virtTwoLayersMix = Scenario(
+        name: "virt-two-layers-mix",
+        description: "KVM guest, host NIC and virtio-net both coalescing; RPC alone, then with a 150 kpps stream, then with bursts",
+        durationS: 6, cpu: CPUConfig(cores: 2), virtualization: VirtualizationConfig(vnicCoalescing: true),
+        traffic: [
+            rpc,
+            TrafficSource(name: "stream", kind: .poisson(ratePps: 150_000), size: .fixed(bytes: 512)),
+            TrafficSource(name: "bursts", kind: .onOff(ratePps: 800_000, onMs: 0.3, offMs: 3, periods: .lognormal, shape: 1),
+                          size: .fixed(bytes: 256)),
+        ],
+        phases: [TrafficPhase(durationS: 2, rates: ["rpc": 1]), TrafficPhase(durationS: 2, rates: ["rpc": 1, "stream": 1]),
+                 TrafficPhase(durationS: 2, rates: ["rpc": 1, "bursts": 1])],
+        repeatPhases: true)
+
+    /// A training scenario (issue #3 trains on it); its regimes recur in the held-out ones.
     static let regimeSwitch = Scenario(
         name: "regime-switch", description: "Traffic regime changes every 2 s: idle RPC, packet flood, bulk, bursts (no static setting fits all)",
-        split: .holdout, durationS: 8,
+        durationS: 8,
         traffic: [
             TrafficSource(name: "rpc", kind: .requestResponse(clients: 8, thinkUs: 200, serviceUs: 5, service: .exponential, responseBytes: 256),
                           size: .fixed(bytes: 128)),

@@ -1,5 +1,12 @@
 import CoalesceCore
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Why a scenario could not be loaded. Descriptions name the file and the field,
 /// e.g. `web.json: traffic[2].rate_pps: must be > 0`.
@@ -200,7 +207,7 @@ extension Scenario {
     public static func load(path: String) throws(ScenarioError) -> Scenario {
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw .unreadable(path: path, reason: "\(error.localizedDescription)")
+            throw .unreadable(path: path, reason: "\(error)")
         }
         let source = URL(fileURLWithPath: path).lastPathComponent
         var scenario = try decode(json: data, source: source)

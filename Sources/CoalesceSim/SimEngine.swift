@@ -1,5 +1,12 @@
 import CoalesceCore
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Counters of the whole run (cumulative), as the simulated host's kernel keeps them.
 struct SimCounters {

@@ -1,5 +1,12 @@
 import CoalesceCore
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Draws packet sizes from a `PacketSizeDistribution` (no allocation per draw).
 struct SizeSampler {
@@ -45,12 +52,12 @@ struct SizeSampler {
 extension SeededGenerator {
     /// An exponential variate with the given mean.
     @inline(__always)
-    mutating func exponential(mean: Double) -> Double { -Foundation.log(1 - nextUnit()) * mean }
+    mutating func exponential(mean: Double) -> Double { -CoreMath.log(1 - nextUnit()) * mean }
 
     /// A standard normal variate (Box–Muller).
     mutating func normal() -> Double {
         let u1 = 1 - nextUnit(), u2 = nextUnit()
-        return (-2 * Foundation.log(u1)).squareRoot() * Foundation.cos(2 * Double.pi * u2)
+        return (-2 * CoreMath.log(u1)).squareRoot() * CoreMath.cos(2 * Double.pi * u2)
     }
 
     /// A period length with the given mean from `distribution` (`shape`: lognormal σ or Pareto α).
@@ -58,11 +65,11 @@ extension SeededGenerator {
         switch distribution {
         case .exponential: return exponential(mean: mean)
         case .lognormal:
-            let mu = Foundation.log(mean) - shape * shape / 2
-            return Foundation.exp(mu + shape * normal())
+            let mu = CoreMath.log(mean) - shape * shape / 2
+            return CoreMath.exp(mu + shape * normal())
         case .pareto:
             let xm = mean * (shape - 1) / shape
-            return xm / Foundation.pow(1 - nextUnit(), 1 / shape)
+            return xm / CoreMath.pow(1 - nextUnit(), 1 / shape)
         }
     }
 }
@@ -144,15 +151,15 @@ struct TraceData {
     static func load(path: String) throws(ScenarioError) -> TraceData {
         let text: String
         do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
-            throw .unreadable(path: path, reason: error.localizedDescription)
+            throw .unreadable(path: path, reason: "\(error)")
         }
         var trace = TraceData()
         var lineNumber = 0
         for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
             lineNumber += 1
-            let trimmed = line.trimmingCharacters(in: .whitespaces.union(CharacterSet(charactersIn: "\r")))
+            let trimmed = line.trimmedWhitespace
             if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
-            let fields = trimmed.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            let fields = trimmed.split(separator: ",").map { $0.trimmedWhitespace }
             if lineNumber == 1, UInt64(fields[0]) == nil { continue }  // header
             guard fields.count == 2 || fields.count == 3 else {
                 throw .badTrace(path: path, line: lineNumber, message: "expected timestamp_ns,size[,flow], found \(fields.count) fields")

@@ -1,5 +1,12 @@
 import CoalesceCore
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Exponential variates by the ziggurat method (Marsaglia & Tsang, "The Ziggurat
 /// Method for Generating Random Variables", J. Stat. Software 5(8), 2000), 256 layers.

@@ -69,7 +69,9 @@ struct ScenarioTests {
         let holdout = all.filter { $0.split == .holdout }
         #expect(holdout.count * 4 >= all.count && holdout.count * 2 <= all.count)
         #expect(holdout.contains { $0.virtualization != nil })
-        #expect(BuiltinScenarios.named("regime-switch")?.split == .holdout)
+        // regime-switch trains (issue #3 records on it); each layer count has a training scenario.
+        #expect(BuiltinScenarios.named("regime-switch")?.split == .train)
+        for layers in [1, 2] { #expect(all.contains { $0.layerCount == layers && $0.split == .train }) }
         #expect(all.contains { $0.virtualization != nil && $0.layerCount == 1 })
         #expect(all.contains { $0.virtualization != nil && $0.layerCount == 2 })
         #expect(BuiltinScenarios.named("nope") == nil)
