@@ -222,6 +222,12 @@ public enum StopSignals {
 
     /// Installs the handlers for SIGINT and SIGTERM.
     public static func install() {
+        // The signal mask is inherited across exec: a parent that blocked these (test
+        // runners do) would otherwise keep SIGTERM from ever reaching the handler.
+        var unblock = sigset_t()
+        sigemptyset(&unblock)
+        for sig in [SIGINT, SIGTERM] { sigaddset(&unblock, sig) }
+        pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
         for sig in [SIGINT, SIGTERM] {
             var action = sigaction()
             action.__sigaction_handler.sa_handler = { sig in StopSignals.received.store(sig, ordering: .relaxed) }

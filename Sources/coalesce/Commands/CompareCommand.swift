@@ -1,5 +1,7 @@
 import ArgumentParser
 import CoalesceCore
+import CoalesceHost
+import CoalesceLearn
 import CoalesceReport
 import CoalesceSim
 import Foundation
@@ -15,6 +17,11 @@ struct CompareCommand: ParsableCommand {
             names the best static setting in hindsight per scenario. Scenarios: built-in names, JSON files, \
             directories of JSON files, or `all`, `train`, `holdout`. JSON: docs/comparison-json.md; \
             report: docs/report.md.
+
+            Live A/B on a host (--interface IF --block S --blocks N): the policies take turns in randomised \
+            blocks (switchback), the first --settle seconds of each block discarded, and the original \
+            settings are restored at the end (also on SIGINT/SIGTERM). Offline A/B on logs (--data FILE...): \
+            the policies are ranked by FQE, weighted importance sampling and doubly robust estimates with CIs.
             """)
 
     @Option(name: .long, help: "Comma-separated policy specs (static-grid, static:…, dim, dim-cqe, itr, model:FILE, explore:…).")
@@ -40,6 +47,30 @@ struct CompareCommand: ParsableCommand {
     @Option(name: .long, help: "Parallel simulations (default: all cores).")
     var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
 
+    @Option(name: .long, help: "Live A/B: the interface to run the policies on (needs CAP_NET_ADMIN).")
+    var interface: String?
+
+    @Option(name: .long, help: "Live A/B: seconds per block.")
+    var block: Double = 10
+
+    @Option(name: .long, help: "Live A/B: rounds (each runs every policy once, in random order).")
+    var blocks: Int = 6
+
+    @Option(name: .long, help: "Live A/B: seconds discarded at the start of each block.")
+    var settle: Double = 2
+
+    @Option(name: .long, help: "Live A/B: control interval, ms.")
+    var interval: Double = 100
+
+    @Option(name: .long, help: "Live A/B: latency probe peer HOST:PORT (coalesce probe-server).")
+    var probe: String?
+
+    @Option(name: .long, parsing: .upToNextOption, help: "Offline A/B: dataset files to evaluate the policies on.")
+    var data: [String] = []
+
+    @Option(name: .long, help: "Offline A/B: FQE gradient steps per policy.")
+    var opeSteps: Int = 5000
+
     @Option(name: .long, help: "Write the comparison JSON here.")
     var json: String
 
@@ -48,11 +79,15 @@ struct CompareCommand: ParsableCommand {
 
     func validate() throws {
         if seeds < 1 { throw ValidationError("--seeds must be ≥ 1") }
+        if interface != nil && !data.isEmpty { throw ValidationError("give --interface (live A/B) or --data (offline A/B), not both") }
+        if block <= 0 || blocks < 1 || settle < 0 || settle >= block { throw ValidationError("need --block > --settle ≥ 0 and --blocks ≥ 1") }
         if jobs < 1 { throw ValidationError("--jobs must be ≥ 1") }
     }
 
     func run() throws {
         let objective = try objectiveOption.resolve()
+        if !data.isEmpty { return try runOffline(objective) }
+        if let interface { return try runLive(interface, objective) }
         let list = try ScenarioList.resolve(scenarios)
         var specs = try PolicyList.parse(PolicyList.split(policies).filter { $0 != "static-grid" }.joined(separator: ","))
         let grid = PolicyList.split(policies).contains("static-grid")
@@ -64,6 +99,32 @@ struct CompareCommand: ParsableCommand {
             runner: LabRunner(objective: objective, durationS: duration, intervalMs: nil), jobs: jobs,
             title: "Coalesce comparison (\(objective.name) objective)", baseline: baselineSpec?.description)
         let input = try ComparisonRunner.run(comparison, grid: grid, label: "compare")
+        try ComparisonRunner.write(input, json: json, report: report)
+    }
+}
+
+extension CompareCommand {
+    func runOffline(_ objective: Objective) throws {
+        let specs = try PolicyList.parse(policies)
+        var configuration = OPEConfiguration()
+        configuration.seed = firstSeed
+        configuration.fqe.steps = opeSteps
+        configuration.fqe.seed = firstSeed
+        let result = try OfflineComparison(datasets: data, policies: specs, objective: objective, configuration: configuration).run()
+        print(OfflineComparison.table(result))
+        try JSONOutput.write(result, to: json)
+        print("json: \(json)")
+    }
+
+    func runLive(_ interface: String, _ objective: Objective) throws {
+        let specs = try PolicyList.parse(policies)
+        if specs.count < 2 { throw ValidationError("a live A/B needs at least two policies") }
+        StopSignals.install()
+        let live = LiveComparison(
+            interface: interface, policies: specs, blockSeconds: block, rounds: blocks, settleSeconds: settle,
+            intervalMs: interval, objective: objective, seed: firstSeed,
+            options: HostTargetOptions(probePeer: probe), shouldStop: { StopSignals.stopRequested })
+        let input = try live.run(log: { Terminal.error("compare: \($0)") })
         try ComparisonRunner.write(input, json: json, report: report)
     }
 }

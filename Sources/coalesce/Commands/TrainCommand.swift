@@ -49,7 +49,7 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "Adam learning rate.")
     var learningRate: Float = 1e-3
 
-    @Option(name: .long, help: "Gradient steps per epoch (default: rows / batch, at least 50).")
+    @Option(name: .long, help: "Gradient steps per epoch (default: rows / batch, at least 200).")
     var stepsPerEpoch: Int?
 
     @Option(name: .long, help: "CQL penalty α (also the tabular-cql penalty).")

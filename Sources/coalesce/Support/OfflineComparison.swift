@@ -1,0 +1,93 @@
+import CoalesceCore
+import CoalesceLearn
+import Foundation
+
+/// Offline A/B on logged data: every policy's value estimated from the same
+/// datasets with FQE, per-decision weighted importance sampling and doubly robust,
+/// each with a bootstrap CI (CoalesceLearn's estimators, as `coalesce evaluate`).
+struct OfflineComparison {
+    var datasets: [String]
+    var policies: [PolicySpec]
+    var objective: Objective
+    var configuration: OPEConfiguration
+
+    struct Row: Codable {
+        var policy: String
+        var fqe: PolicyValueEstimate
+        var weightedImportanceSampling: PolicyValueEstimate?
+        var doublyRobust: PolicyValueEstimate?
+        var refusal: String?
+        var agreementWithLogged: Double
+
+        enum CodingKeys: String, CodingKey {
+            case policy, fqe, refusal
+            case weightedImportanceSampling = "weighted_importance_sampling"
+            case doublyRobust = "doubly_robust"
+            case agreementWithLogged = "agreement_with_logged"
+        }
+    }
+
+    struct Result: Codable {
+        var objective: String
+        var datasets: [String]
+        var transitions: Int
+        var behaviour: PolicyValueEstimate
+        var policies: [Row]
+    }
+
+    func run() throws -> Result {
+        let loaded = try datasets.map { try Dataset.read(path: $0) }
+        let conversion = try OfflineDataset.converting(loaded, objective: objective)
+        let data = conversion.dataset
+        let space = conversion.actionSpace
+        let models = ModelStore()
+        var rows: [Row] = []
+        var behaviour: PolicyValueEstimate?
+        for spec in policies {
+            var actions: [Int32], next: [Int32]
+            switch spec {
+            case .model(let path):
+                let policy = try ModelPolicy(model: try models.file(path), identity: spec.description)
+                guard policy.actionCount == space.count else {
+                    throw LabError.invalidOption("\(spec): the model has \(policy.actionCount) actions, the data's space '\(space.name)' \(space.count)")
+                }
+                (actions, next) = try OffPolicyEvaluator.greedyActions(policy, data)
+            case .staticSetting, .adaptive:
+                let setting = try spec.requiredSettings(in: space)[0]
+                guard let id = space.index(of: setting) else {
+                    throw LabError.invalidOption("\(spec): its setting \(setting.specText) is not an action of the data's space '\(space.name)', so logged data cannot evaluate it")
+                }
+                actions = Array(repeating: Int32(id), count: data.count)
+                next = actions
+            case .explore:
+                throw LabError.invalidOption("\(spec): offline comparison evaluates deterministic policies (static, dim, itr, model)")
+            }
+            let report = try OffPolicyEvaluator.evaluate(data: data, targetActions: actions, targetNextActions: next,
+                                                         configuration: configuration)
+            behaviour = behaviour ?? report.behaviour
+            rows.append(Row(policy: spec.description, fqe: report.fqe, weightedImportanceSampling: report.weightedImportanceSampling,
+                            doublyRobust: report.doublyRobust, refusal: report.refusal, agreementWithLogged: report.agreement))
+        }
+        rows.sort { ($0.doublyRobust?.value ?? $0.fqe.value) > ($1.doublyRobust?.value ?? $1.fqe.value) }
+        return Result(objective: objective.name, datasets: datasets, transitions: data.count,
+                      behaviour: behaviour ?? PolicyValueEstimate(value: 0, lower: 0, upper: 0), policies: rows)
+    }
+
+    static func table(_ r: Result) -> String {
+        func ci(_ e: PolicyValueEstimate?) -> String {
+            guard let e else { return "refused" }
+            var s = "\(Format.fixed(e.value, 3)) [\(Format.fixed(e.lower, 3)), \(Format.fixed(e.upper, 3))]"
+            if let ess = e.effectiveSampleSize { s += " ESS \(Format.fixed(ess, 0))" }
+            return s
+        }
+        var t = TextTable(["rank", "policy", "FQE [95% CI]", "weighted IS [95% CI]", "doubly robust [95% CI]", "agrees with log"])
+        for (i, row) in r.policies.enumerated() {
+            t.add([String(i + 1), row.policy, ci(row.fqe), ci(row.weightedImportanceSampling), ci(row.doublyRobust),
+                   Format.fixed(row.agreementWithLogged * 100, 1) + " %"])
+        }
+        var out = t.render()
+        out += "\nbehaviour policy (on-policy Monte Carlo): \(ci(r.behaviour)) — \(r.transitions) transitions, objective \(r.objective)"
+        if let refusal = r.policies.compactMap(\.refusal).first { out += "\nIS/DR refused: \(refusal)" }
+        return out
+    }
+}

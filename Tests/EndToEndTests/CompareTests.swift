@@ -1,0 +1,84 @@
+import CoalesceCore
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("coalesce compare")
+struct CompareTests {
+    @Test("a lab comparison writes the documented JSON with paired CIs and a self-contained report")
+    func labComparisonJSON() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try runProgram(try Binaries.path("coalesce"), [
+            "compare", "--policies", "static:rx-usecs=0,static:rx-usecs=64,rx-frames=128,dim,itr", "--scenarios", "rpc-low,virt-two-layers",
+            "--seeds", "2", "--duration", "0.6", "--json", "\(dir)/c.json", "--report", "\(dir)/c.html"])
+        try #require(r.status == 0, "\(r.output)")
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/c.json"))) as! [String: Any]
+        let scenarios = json["scenarios"] as! [[String: Any]]
+        #expect(scenarios.map { $0["name"] as! String } == ["rpc-low", "virt-two-layers"])
+        for s in scenarios {
+            #expect(s["best_static"] is String)
+            let policies = s["policies"] as! [[String: Any]]
+            #expect(policies.count == 4)
+            for p in policies {
+                for key in ["policy", "reward_mean", "reward_ci95", "throughput_pps", "latency_p50_us", "latency_p99_us",
+                            "latency_p999_us", "cpu_percent", "interrupts_per_s", "drops", "changes", "delta_vs_baseline"] {
+                    #expect(p[key] != nil, "missing \(key)")
+                }
+                let ci = p["reward_ci95"] as! [Double]
+                let mean = p["reward_mean"] as! Double
+                #expect(ci.count == 2 && ci[0] <= mean && mean <= ci[1])
+            }
+        }
+        let html = try String(contentsOfFile: "\(dir)/c.html", encoding: .utf8)
+        #expect(html.contains("<svg") && !html.contains("http://") && !html.contains("https://"))
+        #expect(html.contains("virt-two-layers"))
+    }
+
+    @Test("offline comparison ranks policies on logged data with FQE, IS and DR")
+    func offlineComparison() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let coalesce = try Binaries.path("coalesce")
+        let rec = try runProgram(coalesce, ["simulate", "--scenario", "rpc-low", "--policy", "explore:epsilon=1,hold=2",
+                                            "--duration", "4", "--interval", "50", "--record", "\(dir)/d.csv"])
+        try #require(rec.status == 0, "\(rec.output)")
+        let r = try runProgram(coalesce, ["compare", "--data", "\(dir)/d.csv", "--policies", "static:rx-usecs=0,dim,itr",
+                                          "--objective", "latency", "--ope-steps", "200", "--json", "\(dir)/o.json"])
+        try #require(r.status == 0, "\(r.output)")
+        #expect(r.output.contains("doubly robust"))
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/o.json"))) as! [String: Any]
+        let rows = json["policies"] as! [[String: Any]]
+        #expect(rows.count == 3)
+        for row in rows { #expect(row["fqe"] != nil && row["doubly_robust"] != nil) }
+        // A static setting outside the data's action space cannot be evaluated from it.
+        let bad = try runProgram(coalesce, ["compare", "--data", "\(dir)/d.csv", "--policies", "static:rx-usecs=3",
+                                            "--ope-steps", "10", "--json", "\(dir)/x.json"])
+        #expect(bad.status != 0 && bad.output.contains("not an action of the data's space"))
+    }
+
+    @Test("live switchback A/B on a veth alternates policies and restores the interface",
+          .enabled(if: AgentNamespace.canRun, "needs root and iproute2 to create network namespaces"))
+    func liveSwitchback() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let ns = try AgentNamespace()
+        defer { ns.remove() }
+        try ns.setKnob("gro_flush_timeout", "5000")
+        let (p, a) = ns.exec([try Binaries.path("coalesce"), "compare", "--interface", ns.interface, "--policies",
+                              "static:gro-flush-timeout=0,static:gro-flush-timeout=20000,napi-defer-hard-irqs=2",
+                              "--block", "0.6", "--blocks", "2", "--settle", "0.2", "--interval", "100",
+                              "--json", "\(dir)/live.json", "--report", "\(dir)/live.html"])
+        let r = try runProgram(p, a, timeout: 60)
+        try #require(r.status == 0, "\(r.output)")
+        #expect(r.output.components(separatedBy: "round ").count - 1 == 4)
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/live.json"))) as! [String: Any]
+        let scenario = (json["scenarios"] as! [[String: Any]])[0]
+        #expect(scenario["name"] as? String == "host:\(ns.interface)")
+        #expect((scenario["policies"] as! [[String: Any]]).count == 2)
+        #expect(try ns.knob("gro_flush_timeout") == "5000")
+        #expect(try ns.knob("napi_defer_hard_irqs") == "0")
+    }
+}
