@@ -96,7 +96,7 @@ public enum OfflineTrainer {
 
         var behaviour: MLP?
         var stepsDone = 0
-        let stepsPerEpoch = configuration.stepsPerEpoch ?? max(50, training.count / configuration.batchSize)
+        let stepsPerEpoch = configuration.stepsPerEpoch ?? max(200, training.count / configuration.batchSize)
         let phases = configuration.algorithm == .bcq ? 2 : 1
         let totalSteps = stepsPerEpoch * configuration.epochs * phases
         if configuration.algorithm == .bcq {
@@ -159,7 +159,9 @@ public enum OfflineTrainer {
                 sinceBest = 0
             } else {
                 sinceBest += 1
-                if configuration.patience > 0 && sinceBest >= configuration.patience && !v.loss.isNaN {
+                // Never before a third of the epochs: values need that long to propagate.
+                if configuration.patience > 0 && sinceBest >= configuration.patience && !v.loss.isNaN
+                    && epoch >= configuration.epochs / 3 {
                     stoppedEarly = true
                     break
                 }

@@ -56,7 +56,7 @@ public struct TrainingConfiguration: Sendable, Hashable {
     public var gamma: Double = 0.9
     public var epochs: Int = 30
     public var batchSize: Int = 256
-    /// Gradient steps per epoch; nil = one dataset's worth of samples (rows / batch, at least 50).
+    /// Gradient steps per epoch; nil = one dataset's worth of samples (rows / batch, at least 200).
     public var stepsPerEpoch: Int? = nil
     public var learningRate: Float = 1e-3
     public var maxGradientNorm: Float = 10
