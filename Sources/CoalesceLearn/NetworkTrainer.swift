@@ -1,4 +1,7 @@
 import CoalesceCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Gradient-based offline learners sharing one MLP machinery: behaviour cloning,
 /// NFQ, DQN, Double DQN, discrete CQL and discrete BCQ.
@@ -42,7 +45,7 @@ public final class NetworkLearner {
         indices = .allocate(capacity: configuration.batchSize)
         indices.initialize(repeating: 0, count: configuration.batchSize)
         let f = data.featureCount
-        transitions = .allocate(capacity: data.count * 2 * f)
+        transitions = HugePageBuffer.allocate(floats: data.count * 2 * f)
         for i in 0..<data.count {
             for j in 0..<f {
                 transitions[i * 2 * f + j] = data.states[i * f + j]
@@ -59,7 +62,7 @@ public final class NetworkLearner {
 
     deinit {
         indices.deallocate()
-        transitions.deallocate()
+        HugePageBuffer.deallocate(transitions)
     }
 
     /// Allowed-action bit masks of `behaviour` (a BC network) on each state: a is
@@ -299,4 +302,24 @@ public final class NetworkLearner {
 
     /// The behaviour network BCQ filters with (set by the trainer), for validation masks.
     var behaviourForValidation: MLP?
+}
+
+/// Memory for the sampled transitions, on transparent huge pages where the kernel
+/// allows it (`madvise(MADV_HUGEPAGE)`): minibatches read random rows, and with 4 KiB
+/// pages every row is a likely TLB miss once the data outgrows the TLB's reach.
+enum HugePageBuffer {
+    static let alignment = 2 << 20
+
+    static func allocate(floats: Int) -> UnsafeMutablePointer<Float> {
+        let bytes = max(4, floats * 4)
+        var raw: UnsafeMutableRawPointer?
+        let huge = bytes >= alignment
+        guard posix_memalign(&raw, huge ? alignment : 64, bytes) == 0, let raw else {
+            fatalError("out of memory allocating \(bytes) bytes of transitions")
+        }
+        if huge { _ = madvise(raw, bytes, MADV_HUGEPAGE) }
+        return raw.bindMemory(to: Float.self, capacity: floats)
+    }
+
+    static func deallocate(_ p: UnsafeMutablePointer<Float>) { free(p) }
 }
