@@ -80,21 +80,7 @@ public struct Dataset: Sendable {
     }
 
     static func readFile(_ path: String) throws(DatasetReadError) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw .cannotOpen(path: path, reason: String(cString: strerror(errno))) }
-        defer { close(fd) }
-        var result: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw .cannotOpen(path: path, reason: String(cString: strerror(errno)))
-            }
-            if n == 0 { break }
-            result.append(contentsOf: chunk[0..<n])
-        }
-        return result
+        do { return try FileBytes.read(path) } catch { throw .cannotOpen(path: path, reason: error.reason) }
     }
 
     /// Parses dataset bytes (`path` is used in messages).
@@ -344,5 +330,35 @@ struct DatasetParser {
             guard let e = end, UnsafeRawPointer(e) == UnsafeRawPointer(buf.baseAddress! + r.upperBound) else { return nil }
             return v
         }
+    }
+}
+
+/// Reading a whole file with plain POSIX calls (no Foundation), for datasets and
+/// model files in CoalesceCore and the executables.
+public enum FileBytes {
+    /// Why a file could not be read.
+    public struct ReadError: Error, CustomStringConvertible {
+        public var path: String
+        public var reason: String
+        public var description: String { "\(path): cannot read: \(reason)" }
+    }
+
+    /// The file's bytes.
+    public static func read(_ path: String) throws(ReadError) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw ReadError(path: path, reason: String(cString: strerror(errno))) }
+        defer { close(fd) }
+        var result: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw ReadError(path: path, reason: String(cString: strerror(errno)))
+            }
+            if n == 0 { break }
+            result.append(contentsOf: chunk[0..<n])
+        }
+        return result
     }
 }

@@ -90,21 +90,7 @@ struct ModelSource {
     }
 
     static func readAll(_ path: String) throws -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw AgentModelError.unreadable(path: path, reason: String(cString: strerror(errno))) }
-        defer { close(fd) }
-        var out: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw AgentModelError.unreadable(path: path, reason: String(cString: strerror(errno)))
-            }
-            if n == 0 { break }
-            out += buf[0..<n]
-        }
-        return out
+        do { return try FileBytes.read(path) } catch { throw AgentModelError.unreadable(path: path, reason: error.reason) }
     }
 }
 
