@@ -32,7 +32,7 @@ struct BenchCommand: ParsableCommand {
     func run() throws {
         let selected = Set(only.split(separator: ",").map(String.init))
         func wants(_ name: String) -> Bool { selected.contains("all") || selected.contains(name) }
-        if wants("learn") && CommandLine.arguments.dropFirst().first == "bench" { BLAS.reexecWithMatchingKernelIfNeeded() }
+        if CommandLine.arguments.dropFirst().first == "bench" { BLAS.reexecWithMatchingKernelIfNeeded() }
         var t = TextTable(["benchmark", "figure", "target"])
         if wants("sim") {
             let r = SimBenchmark.measure(simulatedSeconds: simSeconds)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CoalesceCore
+import CoalesceLearn
 import CoalesceReport
 import CoalesceSim
 import Dispatch
@@ -44,6 +45,9 @@ struct DemoCommand: ParsableCommand {
     var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
 
     func run() throws {
+        // OpenBLAS picks its kernels when loaded: on VMs that report a generic CPU it takes
+        // the slow Prescott ones unless OPENBLAS_CORETYPE is set, so set it (re-exec) first.
+        if CommandLine.arguments.dropFirst().first == "demo" { BLAS.reexecWithMatchingKernelIfNeeded() }
         let started = Terminal.monotonicSeconds()
         let objectiveValue = try ObjectiveOption.parse(["--objective", objective]).resolve()
         let fm = FileManager.default
