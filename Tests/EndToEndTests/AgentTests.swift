@@ -23,7 +23,8 @@ struct AgentSimulatorTests {
         }
         let model = "\(dir)/m.model"
         let train = try runProgram(coalesce, ["train", "--data", "\(dir)/d1.csv", "\(dir)/d2.csv", "--algorithm", "tabular",
-                                              "--objective", "latency", "--out", model, "--created-at", "0"])
+                                              "--objective", "latency", "--out", model, "--created-at", "0",
+                                              "--ope-steps", "0"])
         try #require(train.status == 0, "\(train.output)")
 
         let sim = try runProgram(coalesce, ["simulate", "--scenario", "rpc-low", "--policy", "model:\(model)", "--seed", "7",

@@ -74,7 +74,7 @@ final class RunningProcess {
 
 /// Runs a program to completion; returns status and combined output.
 @discardableResult
-func runProgram(_ executable: String, _ arguments: [String], timeout: Double = 120) throws -> (status: Int32, output: String) {
+func runProgram(_ executable: String, _ arguments: [String], timeout: Double = 300) throws -> (status: Int32, output: String) {
     let log = NSTemporaryDirectory() + "coalesce-agenttest-\(getpid())-\(UUID().uuidString).log"
     defer { unlink(log) }
     let p = try RunningProcess(executable, arguments, log: log)
