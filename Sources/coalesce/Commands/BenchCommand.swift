@@ -94,12 +94,22 @@ enum AgentBenchmark {
         var status: Int32 = 0
         var usage = rusage()
         let start = Terminal.monotonicSeconds()
-        _ = wait4(pid, &status, 0, &usage)
+        // Peak RSS from /proc/PID/status (VmHWM), polled while it runs: wait4's ru_maxrss
+        // would also count the parent's memory, which the kernel carries over at exec.
+        var peakKB = 0.0
+        while wait4(pid, &status, WNOHANG, &usage) == 0 {
+            if let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+               let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+               let kb = Double(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") {
+                peakKB = max(peakKB, kb)
+            }
+            usleep(100_000)
+        }
         let wall = Terminal.monotonicSeconds() - start
         let cpu = Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
             + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
         guard status == 0 else { throw LabError.invalidOption("coalesce-agent exited with status \(status)") }
-        return Result(cpuPercent: 100 * cpu / wall, maxRSSMegabytes: Double(usage.ru_maxrss) / 1024)
+        return Result(cpuPercent: 100 * cpu / wall, maxRSSMegabytes: peakKB / 1024)
     }
 
     /// A 13-64-64-16 network with He-initialised random weights, no latency features:
