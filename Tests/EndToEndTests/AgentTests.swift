@@ -160,6 +160,29 @@ struct AgentHostTests {
         #expect(try ns.knob("gro_flush_timeout") == "0")
     }
 
+    @Test("the shipped lab-trained model runs in --dry-run on a veth with a latency probe, and changes nothing")
+    func labModelDryRunWithProbe() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let ns = try AgentNamespace()
+        defer { ns.remove() }
+        try ns.setKnob("gro_flush_timeout", "20000")
+        let model = Binaries.packageRoot.appendingPathComponent("Models/bare-metal-latency.model").path
+        let (sp, sa) = ns.exec([try Binaries.path("coalesce"), "probe-server", "--listen", "127.0.0.1:7777", "--duration", "20"])
+        let server = try RunningProcess(sp, sa, log: "\(dir)/probe.log")
+        defer { if server.process.isRunning { server.signal(SIGTERM) } }
+        usleep(300_000)
+        let agent = try start(ns, model: model, extra: ["--dry-run", "--probe", "127.0.0.1:7777", "--duration", "2",
+                                                        "--record", "\(dir)/shadow.csv"], log: "\(dir)/agent.log")
+        #expect(try agent.wait(timeout: 60) == 0, "\(agent.output)")
+        #expect(agent.output.contains("agent started"))
+        let rows = try Dataset.read(path: "\(dir)/shadow.csv")
+        #expect(rows.header.latencyFeatures)
+        #expect(rows.rows.count >= 10)
+        #expect(rows.rows.contains { ($0.observation.latency?.count ?? 0) > 0 })
+        #expect(try ns.knob("gro_flush_timeout") == "20000")
+    }
+
     @Test("metrics are served in the Prometheus text format on the opt-in address")
     func metricsEndpoint() throws {
         let dir = try temporaryDirectory()
