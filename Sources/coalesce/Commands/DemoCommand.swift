@@ -3,7 +3,6 @@ import CoalesceCore
 import CoalesceLearn
 import CoalesceReport
 import CoalesceSim
-import Dispatch
 import Foundation
 import Synchronization
 
@@ -67,7 +66,9 @@ struct DemoCommand: ParsableCommand {
             }
         }
         let recordList = recordJobs, trainDuration = self.trainDuration
-        try Self.parallel(recordList.count, jobs: jobs, label: "1/3 exploring") { i in
+        let exploring = ProgressBox("1/3 exploring")
+        defer { exploring.finish() }
+        try WorkPool.run(recordList.count, threads: jobs, progress: exploring.update) { i in
             let (scenario, seed, path) = recordList[i]
             let space = ActionSpace.defaultSpace(layerCount: scenario.layerCount)
             let writer = try DatasetWriter(path: path, header: DatasetHeader(
@@ -110,26 +111,6 @@ struct DemoCommand: ParsableCommand {
     static func elapsed(_ start: Double) -> String {
         let s = Int(Terminal.monotonicSeconds() - start)
         return "\(s / 60)m\(s % 60)s"
-    }
-
-    /// Runs `count` independent jobs on `jobs` threads with a progress line; the first error wins.
-    static func parallel(_ count: Int, jobs: Int, label: String, _ body: @escaping @Sendable (Int) throws -> Void) throws {
-        let next = Atomic<Int>(0), done = Atomic<Int>(0)
-        let failure = Mutex<String?>(nil)
-        let progress = ProgressBox(label)
-        DispatchQueue.concurrentPerform(iterations: max(1, min(jobs, count))) { _ in
-            while true {
-                let i = next.add(1, ordering: .relaxed).oldValue
-                if i >= count || failure.withLock({ $0 != nil }) { return }
-                do { try body(i) } catch {
-                    failure.withLock { $0 = $0 ?? "\(error)" }
-                    return
-                }
-                progress.update(done.add(1, ordering: .relaxed).newValue, count)
-            }
-        }
-        progress.finish()
-        if let f = failure.withLock({ $0 }) { throw LabError.invalidOption(f) }
     }
 }
 

@@ -1,7 +1,6 @@
 import CoalesceCore
 import CoalesceReport
 import CoalesceSim
-import Dispatch
 import Synchronization
 
 /// Runs every policy on every scenario with the same seeds (paired: identical
@@ -86,53 +85,35 @@ struct LabComparison {
             bare.name = s.name + "@bare-metal"
             return (i, bare)
         }) : [:]
-        let total = jobs.count + twins.count * ActionSpace.bareMetalStaticGrid.count
         let results = Mutex<[Int: Outcome]>([:])
         let twinResults = Mutex<[Int: [LabResult]]>([:])
-        let failure = Mutex<String?>(nil)
-        let done = Atomic<Int>(0)
         let scenarios = self.scenarios, seeds = self.seeds, runner = self.runner
         let twinJobs: [(Int, Int)] = twins.keys.sorted().flatMap { i in ActionSpace.bareMetalStaticGrid.indices.map { (i, $0) } }
-        let allCount = jobs.count + twinJobs.count
-        let next = Atomic<Int>(0)
         let jobList = jobs, spaceList = spaces, specLists = perScenario
-        // One worker per job slot; each pulls the next run until none are left.
-        DispatchQueue.concurrentPerform(iterations: max(1, Swift.min(self.jobs, allCount))) { _ in
+        try WorkPool.run(jobList.count + twinJobs.count, threads: self.jobs, progress: progress) { n in
+            // A model store per job: ModelPolicy instances carry scratch buffers.
             let models = ModelStore()
-            while true {
-                let n = next.add(1, ordering: .relaxed).oldValue
-                if n >= allCount || failure.withLock({ $0 != nil }) { return }
-                do {
-                    if n < jobList.count {
-                        let job = jobList[n]
-                        let scenario = scenarios[job.scenario]
-                        let spec = specLists[job.scenario][job.policy]
-                        var cdf: [CDFPoint]?
-                        let result = try runner.run(
-                            scenario: scenario, spec: spec, space: spaceList[job.scenario], seed: seeds[job.seed],
-                            loadModel: models.policy,
-                            finished: { target in
-                                if job.seed == 0 {
-                                    cdf = target.runLatencyCDF(quantiles: Self.cdfQuantiles).map { CDFPoint(latencyUs: $0.latencyUs, fraction: $0.fraction) }
-                                }
-                            })
-                        results.withLock { $0[n] = Outcome(result: result, cdf: cdf) }
-                    } else {
-                        let (i, g) = twinJobs[n - jobList.count]
-                        let (usecs, frames) = ActionSpace.bareMetalStaticGrid[g]
-                        let spec = PolicySpec.staticSetting("rx-usecs=\(usecs),rx-frames=\(frames)")
-                        let r = try runner.run(scenario: twins[i]!, spec: spec, space: .bareMetal, seed: seeds[0],
-                                               loadModel: models.policy)
-                        twinResults.withLock { $0[i, default: []].append(r) }
-                    }
-                } catch {
-                    failure.withLock { $0 = $0 ?? "\(error)" }
-                    return
-                }
-                progress(done.add(1, ordering: .relaxed).newValue, total)
+            if n < jobList.count {
+                let job = jobList[n]
+                let spec = specLists[job.scenario][job.policy]
+                var cdf: [CDFPoint]?
+                let result = try runner.run(
+                    scenario: scenarios[job.scenario], spec: spec, space: spaceList[job.scenario], seed: seeds[job.seed],
+                    loadModel: models.policy,
+                    finished: { target in
+                        if job.seed == 0 {
+                            cdf = target.runLatencyCDF(quantiles: Self.cdfQuantiles).map { CDFPoint(latencyUs: $0.latencyUs, fraction: $0.fraction) }
+                        }
+                    })
+                results.withLock { $0[n] = Outcome(result: result, cdf: cdf) }
+            } else {
+                let (i, g) = twinJobs[n - jobList.count]
+                let (usecs, frames) = ActionSpace.bareMetalStaticGrid[g]
+                let spec = PolicySpec.staticSetting("rx-usecs=\(usecs),rx-frames=\(frames)")
+                let r = try runner.run(scenario: twins[i]!, spec: spec, space: .bareMetal, seed: seeds[0], loadModel: models.policy)
+                twinResults.withLock { $0[i, default: []].append(r) }
             }
         }
-        if let f = failure.withLock({ $0 }) { throw LabError.invalidOption(f) }
         let all = results.withLock { $0 }
         let twinAll = twinResults.withLock { $0 }
         var out: [ScenarioRuns] = []
