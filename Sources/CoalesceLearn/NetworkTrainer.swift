@@ -16,6 +16,8 @@ public final class NetworkLearner {
     public let online: MLP
     let target: MLP
     let optimizer: AdamOptimizer
+    /// The exponential moving average of `online`'s parameters (`weightAveraging`), or nil.
+    public let averaged: MLP?
     /// For BCQ: bit a of allowedNext[i] is set when action a is allowed in s'_i.
     private var allowedNext: [UInt64]
     private var generator: SeededGenerator
@@ -40,6 +42,16 @@ public final class NetworkLearner {
         online = MLP(shape: shape, capacity: 2 * configuration.batchSize, generator: &generator)
         target = MLP(shape: shape, capacity: configuration.batchSize, generator: &generator)
         target.copyParameters(from: online)
+        if configuration.weightAveraging != nil && configuration.algorithm != .behaviourCloning {
+            // Its own generator: the initial values are overwritten, and the main stream
+            // (batches) stays the same as without averaging.
+            var unused = SeededGenerator.stream(seed: configuration.seed, 0xA7E2)
+            let average = MLP(shape: shape, capacity: 1, generator: &unused)
+            average.copyParameters(from: online)
+            averaged = average
+        } else {
+            averaged = nil
+        }
         optimizer = AdamOptimizer(parameterCount: shape.parameterCount, learningRate: configuration.learningRate,
                                   maxGradientNorm: configuration.maxGradientNorm)
         indices = .allocate(capacity: configuration.batchSize)
@@ -127,6 +139,7 @@ public final class NetworkLearner {
         }
         online.backward(rows: b)
         optimizer.step(online)
+        if let averaged, let tau = configuration.weightAveraging { averaged.blendParameters(from: online, tau: tau) }
         steps += 1
         switch configuration.targetUpdate {
         case .hard(let every): if configuration.algorithm != .nfq && steps % every == 0 { target.copyParameters(from: online) }

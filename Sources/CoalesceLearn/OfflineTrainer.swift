@@ -115,7 +115,7 @@ public enum OfflineTrainer {
         let phase = runEpochs(learner, validation: validation, stepsPerEpoch: stepsPerEpoch, stepOffset: stepsDone,
                               totalSteps: totalSteps, progress: progress)
         result.network = learner.online.shape
-        result.parameters = learner.online.parameterArray
+        result.parameters = (learner.averaged ?? learner.online).parameterArray
         result.history = phase.history
         result.bestEpoch = phase.bestEpoch
         result.stoppedEarly = phase.stoppedEarly

@@ -62,6 +62,11 @@ public struct TrainingConfiguration: Sendable, Hashable {
     public var maxGradientNorm: Float = 10
     public var huberDelta: Float = 1
     public var targetUpdate: TargetUpdate = .hard(steps: 200)
+    /// Rate τ of an exponential moving average of the online Q-network's parameters
+    /// (θ̄ ← (1−τ)θ̄ + τθ after every step); when set, the model stores θ̄ instead of the
+    /// last iterate, which averages out the step-to-step noise of Adam on noisy rewards.
+    /// nil = store the last parameters. Not used by `bc` (it keeps its best epoch).
+    public var weightAveraging: Float? = nil
     /// CQL's α (also the tabular conservative penalty).
     public var cqlAlpha: Float = 1
     /// BCQ's τ.
@@ -99,6 +104,7 @@ public struct TrainingConfiguration: Sendable, Hashable {
             h["max_gradient_norm"] = "\(maxGradientNorm)"
             h["huber_delta"] = "\(huberDelta)"
             h["target_update"] = targetUpdate.description
+            if let tau = weightAveraging { h["weight_averaging"] = "\(tau)" }
             h["patience"] = "\(patience)"
             h["optimizer"] = "adam(0.9,0.999,1e-8)"
             h["init"] = "he-normal"
@@ -115,6 +121,10 @@ public struct TrainingConfiguration: Sendable, Hashable {
         guard batchSize > 0 else { throw .invalidConfiguration("batch size must be > 0") }
         guard hidden.allSatisfy({ $0 > 0 }) else { throw .invalidConfiguration("hidden layer sizes must be > 0") }
         guard learningRate > 0 else { throw .invalidConfiguration("learning rate must be > 0") }
+        guard huberDelta > 0 else { throw .invalidConfiguration("Huber delta must be > 0") }
+        if let tau = weightAveraging {
+            guard tau > 0, tau <= 1 else { throw .invalidConfiguration("weight averaging rate \(tau) must be in (0, 1]") }
+        }
         guard cqlAlpha >= 0 else { throw .invalidConfiguration("CQL alpha must be ≥ 0") }
         guard bcqThreshold >= 0, bcqThreshold <= 1 else { throw .invalidConfiguration("BCQ threshold must be in [0, 1]") }
         guard validationFraction >= 0, validationFraction < 1 else { throw .invalidConfiguration("validation fraction must be in [0, 1)") }

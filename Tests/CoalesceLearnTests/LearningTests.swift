@@ -91,6 +91,42 @@ import Testing
         #expect(try train(c, data).encoded() != a)
     }
 
+    @Test func weightAveragingAtRateOneStoresTheLastIterate() throws {
+        let data = chain.coverage(actions: [0, 1, 2], repeats: 5)
+        var c = configuration(.cql)
+        c.epochs = 2
+        let last = try OfflineTrainer.train(training: data, validation: data, configuration: c).parameters
+        c.weightAveraging = 1
+        let averagedAtOne = try OfflineTrainer.train(training: data, validation: data, configuration: c).parameters
+        #expect(averagedAtOne == last)
+        c.weightAveraging = 0.01
+        let averaged = try OfflineTrainer.train(training: data, validation: data, configuration: c)
+        #expect(averaged.parameters != last)
+        #expect(averaged.configuration.hyperParameters["weight_averaging"] == "0.01")
+    }
+
+    @Test func averagedNetworkStillFindsTheOptimalPolicy() throws {
+        var c = configuration(.cql)
+        c.cqlAlpha = 0.5
+        c.weightAveraging = 0.01
+        c.huberDelta = 10
+        let model = try train(c, chain.coverage(actions: [0, 1, 2], repeats: 20))
+        for s in 0..<ChainMDP.goal { #expect(try greedy(model, s) == 1, "state \(s)") }
+    }
+
+    @Test func outOfRangeHuberDeltaAndAveragingRateAreRefused() {
+        var c = configuration(.cql)
+        c.huberDelta = 0
+        #expect(throws: LearnError.self) { try c.validate() }
+        c.huberDelta = 1
+        c.weightAveraging = 1.5
+        #expect(throws: LearnError.self) { try c.validate() }
+        c.weightAveraging = 0
+        #expect(throws: LearnError.self) { try c.validate() }
+        c.weightAveraging = 0.001
+        #expect(throws: Never.self) { try c.validate() }
+    }
+
     @Test func splitKeepsEpisodesWhole() {
         let data = chain.episodes(count: 30, length: 10, epsilon: 0.3, seed: 1)
         let (train, valid, units) = data.split(validationFraction: 0.2, seed: 9)

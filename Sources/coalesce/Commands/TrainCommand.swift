@@ -58,6 +58,12 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "BCQ threshold τ.")
     var bcqThreshold: Float = 0.3
 
+    @Option(name: .long, help: "Huber loss threshold δ on the TD error, in reward-std units (large = squared error, which estimates the mean reward).")
+    var huberDelta: Float = 1
+
+    @Option(name: .long, help: "Keep an exponential moving average of the Q-network's parameters with this rate per step and store it as the model (0 = store the last parameters).")
+    var averageWeights: Float = 0
+
     @Option(name: .long, help: "Target network update: hard:STEPS or polyak:TAU.")
     var targetUpdate: String = "hard:200"
 
@@ -123,6 +129,8 @@ struct TrainCommand: ParsableCommand {
         c.cqlAlpha = cqlAlpha
         c.bcqThreshold = bcqThreshold
         c.targetUpdate = TargetUpdate(parsing: targetUpdate)!
+        c.huberDelta = huberDelta
+        c.weightAveraging = averageWeights > 0 ? averageWeights : nil
         c.patience = patience
         c.seed = seed
         c.validationFraction = validationFraction
