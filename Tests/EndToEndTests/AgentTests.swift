@@ -60,6 +60,17 @@ struct AgentHostTests {
     let agentPath: String
     init() throws { agentPath = try Binaries.path("coalesce-agent") }
 
+    /// A temporary directory and a test namespace, both removed afterwards; with
+    /// `preferring`, a fixture model that always picks that action at `DIR/m.model`.
+    func withLab(preferring action: Int?, _ body: (String, AgentNamespace) throws -> Void) throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let ns = try AgentNamespace()
+        defer { ns.remove() }
+        if let action { try FixtureModel.install(try FixtureModel.bytes(preferring: action), at: "\(dir)/m.model") }
+        try body(dir, ns)
+    }
+
     func start(_ ns: AgentNamespace, model: String, extra: [String], log: String) throws -> RunningProcess {
         let (p, a) = ns.exec([agentPath, "--interface", ns.interface, "--model", model, "--interval-ms", "100",
                               "--min-dwell-ms", "0"] + extra)
@@ -68,140 +79,126 @@ struct AgentHostTests {
 
     @Test("SIGTERM restores gro_flush_timeout and napi_defer_hard_irqs after the agent changed them")
     func sigtermRestores() throws {
-        let dir = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let ns = try AgentNamespace()
-        defer { ns.remove() }
-        try ns.setKnob("gro_flush_timeout", "20000")
-        // Action 15 of bare-metal-16 sets gro_flush_timeout 50 µs and napi_defer_hard_irqs 2.
-        try FixtureModel.install(try FixtureModel.bytes(preferring: 15), at: "\(dir)/m.model")
-        let agent = try start(ns, model: "\(dir)/m.model", extra: [], log: "\(dir)/agent.log")
-        #expect(agent.waitForOutput("msg=applied", timeout: 20), "\(agent.output)")
-        #expect(try ns.knob("gro_flush_timeout") == "50000")
-        #expect(try ns.knob("napi_defer_hard_irqs") == "2")
-        agent.signal(SIGTERM)
-        #expect(try agent.wait(timeout: 20) == 0, "\(agent.output)")
-        #expect(try ns.knob("gro_flush_timeout") == "20000")
-        #expect(try ns.knob("napi_defer_hard_irqs") == "0")
-        #expect(agent.output.contains("original coalescing restored"))
+        try withLab(preferring: nil) { dir, ns in
+            try ns.setKnob("gro_flush_timeout", "20000")
+            // Action 15 of bare-metal-16 sets gro_flush_timeout 50 µs and napi_defer_hard_irqs 2.
+            try FixtureModel.install(try FixtureModel.bytes(preferring: 15), at: "\(dir)/m.model")
+            let agent = try start(ns, model: "\(dir)/m.model", extra: [], log: "\(dir)/agent.log")
+            #expect(agent.waitForOutput("msg=applied", timeout: 20), "\(agent.output)")
+            #expect(try ns.knob("gro_flush_timeout") == "50000")
+            #expect(try ns.knob("napi_defer_hard_irqs") == "2")
+            agent.signal(SIGTERM)
+            #expect(try agent.wait(timeout: 20) == 0, "\(agent.output)")
+            #expect(try ns.knob("gro_flush_timeout") == "20000")
+            #expect(try ns.knob("napi_defer_hard_irqs") == "0")
+            #expect(agent.output.contains("original coalescing restored"))
+        }
     }
 
     @Test("--dry-run decides and logs but never sets anything")
     func dryRunNeverSets() throws {
-        let dir = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let ns = try AgentNamespace()
-        defer { ns.remove() }
-        try ns.setKnob("gro_flush_timeout", "20000")
-        try FixtureModel.install(try FixtureModel.bytes(preferring: 15), at: "\(dir)/m.model")
-        let agent = try start(ns, model: "\(dir)/m.model", extra: ["--dry-run", "--duration", "1.5"], log: "\(dir)/agent.log")
-        #expect(try agent.wait(timeout: 30) == 0, "\(agent.output)")
-        #expect(agent.output.contains("msg=\"would apply\""))
-        #expect(!agent.output.contains("msg=applied"))
-        #expect(try ns.knob("gro_flush_timeout") == "20000")
-        #expect(try ns.knob("napi_defer_hard_irqs") == "0")
+        try withLab(preferring: nil) { dir, ns in
+            try ns.setKnob("gro_flush_timeout", "20000")
+            try FixtureModel.install(try FixtureModel.bytes(preferring: 15), at: "\(dir)/m.model")
+            let agent = try start(ns, model: "\(dir)/m.model", extra: ["--dry-run", "--duration", "1.5"], log: "\(dir)/agent.log")
+            #expect(try agent.wait(timeout: 30) == 0, "\(agent.output)")
+            #expect(agent.output.contains("msg=\"would apply\""))
+            #expect(!agent.output.contains("msg=applied"))
+            #expect(try ns.knob("gro_flush_timeout") == "20000")
+            #expect(try ns.knob("napi_defer_hard_irqs") == "0")
+        }
     }
 
     @Test("hot reload: a valid new model takes over, a corrupt one is refused and the running model stays")
     func hotReload() throws {
-        let dir = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let ns = try AgentNamespace()
-        defer { ns.remove() }
-        try ns.setKnob("gro_flush_timeout", "20000")
-        let model = "\(dir)/m.model"
-        try FixtureModel.install(try FixtureModel.bytes(preferring: 15), at: model)
-        let agent = try start(ns, model: model, extra: [], log: "\(dir)/agent.log")
-        defer { if agent.process.isRunning { agent.signal(SIGKILL) } }
-        #expect(agent.waitForOutput("msg=applied", timeout: 20), "\(agent.output)")
-        #expect(try ns.knob("gro_flush_timeout") == "50000")
+        try withLab(preferring: nil) { dir, ns in
+            try ns.setKnob("gro_flush_timeout", "20000")
+            let model = "\(dir)/m.model"
+            try FixtureModel.install(try FixtureModel.bytes(preferring: 15), at: model)
+            let agent = try start(ns, model: model, extra: [], log: "\(dir)/agent.log")
+            defer { if agent.process.isRunning { agent.signal(SIGKILL) } }
+            #expect(agent.waitForOutput("msg=applied", timeout: 20), "\(agent.output)")
+            #expect(try ns.knob("gro_flush_timeout") == "50000")
 
-        // A valid model preferring action 0 (no software knobs): applied after verification.
-        try FixtureModel.install(try FixtureModel.bytes(preferring: 0), at: model)
-        #expect(agent.waitForOutput("msg=\"model reloaded\"", timeout: 20), "\(agent.output)")
-        #expect(agent.waitForOutput("action=0", timeout: 20), "\(agent.output)")
-        #expect(try ns.knob("gro_flush_timeout") == "0")
+            // A valid model preferring action 0 (no software knobs): applied after verification.
+            try FixtureModel.install(try FixtureModel.bytes(preferring: 0), at: model)
+            #expect(agent.waitForOutput("msg=\"model reloaded\"", timeout: 20), "\(agent.output)")
+            #expect(agent.waitForOutput("action=0", timeout: 20), "\(agent.output)")
+            #expect(try ns.knob("gro_flush_timeout") == "0")
 
-        // A corrupt file (one flipped byte: checksum mismatch) is refused; the agent keeps running.
-        var corrupt = try FixtureModel.bytes(preferring: 15)
-        corrupt[corrupt.count / 2] ^= 0xFF
-        try FixtureModel.install(corrupt, at: model)
-        #expect(agent.waitForOutput("model reload refused", timeout: 20), "\(agent.output)")
-        // And a truncated one, through SIGHUP.
-        let truncated = Array(try FixtureModel.bytes(preferring: 15).prefix(100))
-        try FixtureModel.install(truncated, at: model)
-        agent.signal(SIGHUP)
-        usleep(1_000_000)
-        #expect(agent.process.isRunning)
-        #expect(agent.output.components(separatedBy: "model reload refused").count - 1 >= 2, "\(agent.output)")
-        #expect(try ns.knob("gro_flush_timeout") == "0")
+            // A corrupt file (one flipped byte: checksum mismatch) is refused; the agent keeps running.
+            var corrupt = try FixtureModel.bytes(preferring: 15)
+            corrupt[corrupt.count / 2] ^= 0xFF
+            try FixtureModel.install(corrupt, at: model)
+            #expect(agent.waitForOutput("model reload refused", timeout: 20), "\(agent.output)")
+            // And a truncated one, through SIGHUP.
+            let truncated = Array(try FixtureModel.bytes(preferring: 15).prefix(100))
+            try FixtureModel.install(truncated, at: model)
+            agent.signal(SIGHUP)
+            usleep(1_000_000)
+            #expect(agent.process.isRunning)
+            #expect(agent.output.components(separatedBy: "model reload refused").count - 1 >= 2, "\(agent.output)")
+            #expect(try ns.knob("gro_flush_timeout") == "0")
 
-        agent.signal(SIGTERM)
-        #expect(try agent.wait(timeout: 20) == 0)
-        #expect(try ns.knob("gro_flush_timeout") == "20000")
+            agent.signal(SIGTERM)
+            #expect(try agent.wait(timeout: 20) == 0)
+            #expect(try ns.knob("gro_flush_timeout") == "20000")
+        }
     }
 
     @Test("a stalled agent (SIGSTOP) sees a stale sample and falls back to the settings found at start")
     func staleSampleFallsBack() throws {
-        let dir = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let ns = try AgentNamespace()
-        defer { ns.remove() }
-        try FixtureModel.install(try FixtureModel.bytes(preferring: 15), at: "\(dir)/m.model")
-        let agent = try start(ns, model: "\(dir)/m.model", extra: ["--max-sample-age-ms", "300"], log: "\(dir)/agent.log")
-        defer { if agent.process.isRunning { agent.signal(SIGKILL) } }
-        #expect(agent.waitForOutput("msg=applied", timeout: 20), "\(agent.output)")
-        agent.signal(SIGSTOP)
-        usleep(1_200_000)
-        agent.signal(SIGCONT)
-        #expect(agent.waitForOutput("reason=stale_sample", timeout: 20), "\(agent.output)")
-        agent.signal(SIGTERM)
-        #expect(try agent.wait(timeout: 20) == 0)
-        #expect(try ns.knob("gro_flush_timeout") == "0")
+        try withLab(preferring: 15) { dir, ns in
+            let agent = try start(ns, model: "\(dir)/m.model", extra: ["--max-sample-age-ms", "300"], log: "\(dir)/agent.log")
+            defer { if agent.process.isRunning { agent.signal(SIGKILL) } }
+            #expect(agent.waitForOutput("msg=applied", timeout: 20), "\(agent.output)")
+            agent.signal(SIGSTOP)
+            usleep(1_200_000)
+            agent.signal(SIGCONT)
+            #expect(agent.waitForOutput("reason=stale_sample", timeout: 20), "\(agent.output)")
+            agent.signal(SIGTERM)
+            #expect(try agent.wait(timeout: 20) == 0)
+            #expect(try ns.knob("gro_flush_timeout") == "0")
+        }
     }
 
     @Test("the shipped lab-trained model runs in --dry-run on a veth with a latency probe, and changes nothing")
     func labModelDryRunWithProbe() throws {
-        let dir = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let ns = try AgentNamespace()
-        defer { ns.remove() }
-        try ns.setKnob("gro_flush_timeout", "20000")
-        let model = Binaries.packageRoot.appendingPathComponent("Models/bare-metal-latency.model").path
-        let (sp, sa) = ns.exec([try Binaries.path("coalesce"), "probe-server", "--listen", "127.0.0.1:7777", "--duration", "20"])
-        let server = try RunningProcess(sp, sa, log: "\(dir)/probe.log")
-        defer { if server.process.isRunning { server.signal(SIGTERM) } }
-        usleep(300_000)
-        let agent = try start(ns, model: model, extra: ["--dry-run", "--probe", "127.0.0.1:7777", "--duration", "2",
-                                                        "--record", "\(dir)/shadow.csv"], log: "\(dir)/agent.log")
-        #expect(try agent.wait(timeout: 60) == 0, "\(agent.output)")
-        #expect(agent.output.contains("agent started"))
-        let rows = try Dataset.read(path: "\(dir)/shadow.csv")
-        #expect(rows.header.latencyFeatures)
-        #expect(rows.rows.count >= 10)
-        #expect(rows.rows.contains { ($0.observation.latency?.count ?? 0) > 0 })
-        #expect(try ns.knob("gro_flush_timeout") == "20000")
+        try withLab(preferring: nil) { dir, ns in
+            try ns.setKnob("gro_flush_timeout", "20000")
+            let model = Binaries.packageRoot.appendingPathComponent("Models/bare-metal-latency.model").path
+            let (sp, sa) = ns.exec([try Binaries.path("coalesce"), "probe-server", "--listen", "127.0.0.1:7777", "--duration", "20"])
+            let server = try RunningProcess(sp, sa, log: "\(dir)/probe.log")
+            defer { if server.process.isRunning { server.signal(SIGTERM) } }
+            usleep(300_000)
+            let agent = try start(ns, model: model, extra: ["--dry-run", "--probe", "127.0.0.1:7777", "--duration", "2",
+                                                            "--record", "\(dir)/shadow.csv"], log: "\(dir)/agent.log")
+            #expect(try agent.wait(timeout: 60) == 0, "\(agent.output)")
+            #expect(agent.output.contains("agent started"))
+            let rows = try Dataset.read(path: "\(dir)/shadow.csv")
+            #expect(rows.header.latencyFeatures)
+            #expect(rows.rows.count >= 10)
+            #expect(rows.rows.contains { ($0.observation.latency?.count ?? 0) > 0 })
+            #expect(try ns.knob("gro_flush_timeout") == "20000")
+        }
     }
 
     @Test("metrics are served in the Prometheus text format on the opt-in address")
     func metricsEndpoint() throws {
-        let dir = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let ns = try AgentNamespace()
-        defer { ns.remove() }
-        try FixtureModel.install(try FixtureModel.bytes(preferring: 15), at: "\(dir)/m.model")
-        let agent = try start(ns, model: "\(dir)/m.model", extra: ["--metrics-listen", "127.0.0.1:9464"], log: "\(dir)/agent.log")
-        defer { if agent.process.isRunning { agent.signal(SIGKILL) } }
-        #expect(agent.waitForOutput("msg=applied", timeout: 20), "\(agent.output)")
-        let script = "import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:9464/metrics',timeout=5).read().decode())"
-        let (p, a) = ns.exec(["python3", "-c", script])
-        let r = try runProgram(p, a, timeout: 30)
-        #expect(r.status == 0, "\(r.output)")
-        for name in ["coalesce_agent_decisions_total", "coalesce_agent_changes_applied_total", "coalesce_agent_model_info",
-                     "coalesce_agent_step_duration_seconds", "coalesce_agent_setting"] {
-            #expect(r.output.contains(name), "missing \(name) in:\n\(r.output)")
+        try withLab(preferring: 15) { dir, ns in
+            let agent = try start(ns, model: "\(dir)/m.model", extra: ["--metrics-listen", "127.0.0.1:9464"], log: "\(dir)/agent.log")
+            defer { if agent.process.isRunning { agent.signal(SIGKILL) } }
+            #expect(agent.waitForOutput("msg=applied", timeout: 20), "\(agent.output)")
+            let script = "import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:9464/metrics',timeout=5).read().decode())"
+            let (p, a) = ns.exec(["python3", "-c", script])
+            let r = try runProgram(p, a, timeout: 30)
+            #expect(r.status == 0, "\(r.output)")
+            for name in ["coalesce_agent_decisions_total", "coalesce_agent_changes_applied_total", "coalesce_agent_model_info",
+                         "coalesce_agent_step_duration_seconds", "coalesce_agent_setting"] {
+                #expect(r.output.contains(name), "missing \(name) in:\n\(r.output)")
+            }
+            agent.signal(SIGTERM)
+            #expect(try agent.wait(timeout: 20) == 0)
         }
-        agent.signal(SIGTERM)
-        #expect(try agent.wait(timeout: 20) == 0)
     }
 }
