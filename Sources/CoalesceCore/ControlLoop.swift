@@ -200,8 +200,9 @@ public struct ControlLoop<T: Target, P: Policy> {
             segment += 1
             return
         }
-        let probability = verdict.reason == nil ? (proposal?.probability ?? 1)
-            : (verdict.reason == .maxStep || verdict.reason == .notAllowed ? (proposal?.probability ?? 1) : 1)
+        // A fallback or a dwell hold is deterministic given the history: π_b = 1. Otherwise
+        // the policy's own probability (also when the guard clipped or refused it: approximate).
+        let probability = verdict.isFallback || verdict.reason == .dwell ? 1 : (proposal?.probability ?? 1)
         pending = StepRecord(
             episode: segment == 0 ? config.episode : "\(config.episode).\(segment)", step: step,
             observation: observation, state: f.state, previousAction: previous, action: current ?? chosen,

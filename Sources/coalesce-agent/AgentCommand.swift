@@ -179,7 +179,6 @@ struct AgentCommand: ParsableCommand {
         ])
         let maxSteps = duration.map { max(1, Int($0 * 1e3 / intervalMs) - 1) }
         var steps = 0
-        var lastApplied = loop.target.appliedCount
         var lastIntended = loop.target.intended.count
         let onRecord: (StepRecord) throws -> Void = { r in try writer?.append(r) }
         while !SignalFlags.stopRequested {
@@ -221,9 +220,7 @@ struct AgentCommand: ParsableCommand {
                 log.info(dryRun ? "would apply" : "applied", metadata: ["action": "\(id)", "setting": "\(s.specText)", "step": "\(steps)"])
             }
             lastIntended = intendedNow
-            lastApplied = loop.target.appliedCount
         }
-        _ = lastApplied
         let totals = try loop.finish(measureLast: false, onRecord: onRecord)
         log.info("agent stopping", metadata: [
             "steps": "\(totals.steps)", "changes": "\(totals.changes)",

@@ -109,7 +109,6 @@ struct ShadowTarget<Base: AgentTarget>: Target {
     var base: Base
     let dryRun: Bool
     private(set) var intended: [CoalescingSetting] = []
-    private(set) var appliedCount = 0
 
     init(base: Base, dryRun: Bool) {
         self.base = base
@@ -126,6 +125,5 @@ struct ShadowTarget<Base: AgentTarget>: Target {
         if intended.count > 64 { intended.removeFirst(intended.count - 64) }
         guard !dryRun else { return }
         try base.apply(setting)
-        appliedCount += 1
     }
 }

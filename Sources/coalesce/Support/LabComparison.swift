@@ -74,9 +74,15 @@ struct LabComparison {
             for spec in perScenario[i] { extra += try spec.requiredSettings(in: base) }
             spaces.append(try base.extended(with: extra))
         }
+        var jobIndex = perScenario.map { $0.map { _ in [Int]() } }  // [scenario][policy][seed] → job
         var jobs: [Job] = []
         for s in scenarios.indices {
-            for p in perScenario[s].indices { for k in seeds.indices { jobs.append(Job(scenario: s, policy: p, seed: k)) } }
+            for p in perScenario[s].indices {
+                for k in seeds.indices {
+                    jobIndex[s][p].append(jobs.count)
+                    jobs.append(Job(scenario: s, policy: p, seed: k))
+                }
+            }
         }
         let twins: [Int: Scenario] = bareMetalReference ? Dictionary(uniqueKeysWithValues: scenarios.enumerated().compactMap { i, s in
             guard s.virtualization != nil else { return nil }
@@ -124,7 +130,7 @@ struct LabComparison {
                 var series: [SeriesPoint]?
                 var cdf: [CDFPoint]?
                 for k in seeds.indices {
-                    let n = jobs.firstIndex { $0.scenario == s && $0.policy == p && $0.seed == k }!
+                    let n = jobIndex[s][p][k]
                     let o = all[n]!
                     runs.append(Self.figures(o.result))
                     if k == 0 {
