@@ -203,6 +203,7 @@ public final class NetworkLearner {
         grad.update(repeating: 0, count: b &* actions)
         var loss = 0.0
         let algorithm = configuration.algorithm
+        let bootstrapFactors = data.bootstrapFactors
         for r in 0..<b {
             let i = indices[r]
             let a = Int(actionsTaken[i])
@@ -227,6 +228,7 @@ public final class NetworkLearner {
                     bootstrap = t[bestIndex]
                 }
             }
+            if let factors = bootstrapFactors { bootstrap *= factors[i] }
             let y = rewards[i] + gamma * bootstrap
             let row = q + r &* actions, g = grad + r &* actions
             let d = row[a] - y
@@ -296,6 +298,7 @@ public final class NetworkLearner {
                     }
                     bootstrap = pick >= 0 ? t[pick] : 0
                 }
+                if let factors = data.bootstrapFactors { bootstrap *= factors[i] }
                 let d = row[a] - (data.rewards[i] + gamma * bootstrap)
                 let absD = abs(d)
                 td += Double(absD)

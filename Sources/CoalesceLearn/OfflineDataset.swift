@@ -19,6 +19,9 @@ public struct OfflineDataset: Sendable {
     public var behaviourProbabilities: [Double]?
     /// Episode id of each row (rows of an episode are contiguous).
     public var episodes: [Int]
+    /// Per-row factor on the bootstrapped term of the TD target, nil = 1 everywhere
+    /// (set by `perStateNormalised(floor:)`).
+    public var bootstrapFactors: [Float]?
 
     public init(featureCount: Int, actionCount: Int, states: [Float], nextStates: [Float], actions: [Int32],
                 rewards: [Float], terminals: [Bool], behaviourProbabilities: [Double]?, episodes: [Int]) throws(LearnError) {
@@ -158,6 +161,33 @@ public struct OfflineDataset: Sendable {
     public func scaled(by factor: Float) -> OfflineDataset {
         var copy = self
         for i in 0..<count { copy.rewards[i] *= factor }
+        return copy
+    }
+
+    /// The reward magnitude |r| at quantile `q` (0 < q < 1), a floor for per-state scales.
+    public func rewardMagnitudeQuantile(_ q: Double) -> Double {
+        guard count > 0 else { return 1 }
+        let sorted = rewards.map { Double(abs($0)) }.sorted()
+        return sorted[min(count - 1, Int(Double(count - 1) * q))]
+    }
+
+    /// The dataset with each row's reward divided by a scale of its own state,
+    /// σ_i = max(floor, |r_{i−1}|) (the previous row of the same episode; the first row of
+    /// an episode has no predecessor and uses max(floor, |r_i|)), and the bootstrap factor
+    /// σ_{i+1}/σ_i = max(floor, |r_i|)/σ_i that keeps the TD target consistent:
+    /// r_i/σ_i + γ·(σ_{i+1}/σ_i)·Q̃(s'_i) = (r_i + γ·Q(s'_i))/σ_i with Q̃ = Q/σ.
+    /// Rewards must be in objective units (not yet scaled).
+    public func perStateNormalised(floor: Float) -> OfflineDataset {
+        var copy = self
+        var factors = [Float](repeating: 1, count: count)
+        let floor = max(floor, 1e-6)
+        for i in 0..<count {
+            let previous = i > 0 && episodes[i - 1] == episodes[i] ? rewards[i - 1] : rewards[i]
+            let scale = max(floor, abs(previous))
+            copy.rewards[i] = rewards[i] / scale
+            factors[i] = max(floor, abs(rewards[i])) / scale
+        }
+        copy.bootstrapFactors = factors
         return copy
     }
 

@@ -66,9 +66,19 @@ public enum OfflineTrainer {
         try configuration.validate()
         guard rawTraining.count > 0 else { throw .invalidData("no training transitions") }
         let normalisation = rawTraining.featureNormalisation()
-        let rewardScale = rawTraining.rewardScale
-        let training = rawTraining.normalised(normalisation).scaled(by: Float(1 / rewardScale))
-        let validation = rawValidation.normalised(normalisation).scaled(by: Float(1 / rewardScale))
+        let rewardScale: Double
+        let training: OfflineDataset, validation: OfflineDataset
+        if configuration.rewardNormalisation == .perState {
+            // Q-values come out in units of each state's own scale (docs/training.md).
+            rewardScale = 1
+            let floor = Float(rawTraining.rewardMagnitudeQuantile(configuration.stateScaleFloorQuantile))
+            training = rawTraining.normalised(normalisation).perStateNormalised(floor: floor)
+            validation = rawValidation.normalised(normalisation).perStateNormalised(floor: floor)
+        } else {
+            rewardScale = rawTraining.rewardScale
+            training = rawTraining.normalised(normalisation).scaled(by: Float(1 / rewardScale))
+            validation = rawValidation.normalised(normalisation).scaled(by: Float(1 / rewardScale))
+        }
         var result = TrainingResult(
             configuration: configuration, kind: .mlp, normalisation: normalisation, rewardScale: rewardScale,
             network: nil, parameters: [], behaviourNetwork: nil, behaviourParameters: nil, discretisation: nil,

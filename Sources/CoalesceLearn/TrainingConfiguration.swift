@@ -49,6 +49,19 @@ public enum TargetUpdate: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
+/// How rewards are scaled before the Q-network regresses on them.
+public enum RewardNormalisation: String, Sendable, Hashable, CaseIterable {
+    /// Every reward divided by the training rewards' standard deviation (one scale).
+    case global
+    /// Every row's reward divided by a scale of its own state, σ_i = max(floor, |r_{i−1}|)
+    /// (the magnitude of the previous interval's reward in the same episode; the floor is a
+    /// low quantile of |r|). The TD target becomes r_i/σ_i + γ·(σ_{i+1}/σ_i)·Q̃(s'_i, ·), so
+    /// Q̃ = Q/σ(s) exactly and the greedy action is unchanged, but every state's action
+    /// differences are learned at the same relative precision: a 0.05 gap between two
+    /// settings on a quiet link is not drowned by the ±1000 rewards of an overloaded one.
+    case perState = "state"
+}
+
 /// Every knob of a training run. Defaults are the documented ones (docs/training.md).
 public struct TrainingConfiguration: Sendable, Hashable {
     public var algorithm: OfflineAlgorithm = .cql
@@ -67,6 +80,10 @@ public struct TrainingConfiguration: Sendable, Hashable {
     /// last iterate, which averages out the step-to-step noise of Adam on noisy rewards.
     /// nil = store the last parameters. Not used by `bc` (it keeps its best epoch).
     public var weightAveraging: Float? = nil
+    /// How rewards are scaled for the Q-network (`--reward-normalisation`).
+    public var rewardNormalisation: RewardNormalisation = .global
+    /// With `.perState`: the quantile of |r| over the training rows used as the scale floor.
+    public var stateScaleFloorQuantile: Double = 0.1
     /// CQL's α (also the tabular conservative penalty).
     public var cqlAlpha: Float = 1
     /// BCQ's τ.
@@ -105,6 +122,10 @@ public struct TrainingConfiguration: Sendable, Hashable {
             h["huber_delta"] = "\(huberDelta)"
             h["target_update"] = targetUpdate.description
             if let tau = weightAveraging { h["weight_averaging"] = "\(tau)" }
+            if rewardNormalisation == .perState {
+                h["reward_normalisation"] = rewardNormalisation.rawValue
+                h["state_scale_floor_quantile"] = "\(stateScaleFloorQuantile)"
+            }
             h["patience"] = "\(patience)"
             h["optimizer"] = "adam(0.9,0.999,1e-8)"
             h["init"] = "he-normal"
@@ -124,6 +145,14 @@ public struct TrainingConfiguration: Sendable, Hashable {
         guard huberDelta > 0 else { throw .invalidConfiguration("Huber delta must be > 0") }
         if let tau = weightAveraging {
             guard tau > 0, tau <= 1 else { throw .invalidConfiguration("weight averaging rate \(tau) must be in (0, 1]") }
+        }
+        if rewardNormalisation == .perState {
+            guard !algorithm.isTabular, algorithm != .behaviourCloning else {
+                throw .invalidConfiguration("per-state reward normalisation applies to the Q-network algorithms, not \(algorithm.rawValue)")
+            }
+            guard stateScaleFloorQuantile > 0, stateScaleFloorQuantile < 1 else {
+                throw .invalidConfiguration("state scale floor quantile \(stateScaleFloorQuantile) must be in (0, 1)")
+            }
         }
         guard cqlAlpha >= 0 else { throw .invalidConfiguration("CQL alpha must be ≥ 0") }
         guard bcqThreshold >= 0, bcqThreshold <= 1 else { throw .invalidConfiguration("BCQ threshold must be in [0, 1]") }

@@ -64,6 +64,9 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "Keep an exponential moving average of the Q-network's parameters with this rate per step and store it as the model (0 = store the last parameters).")
     var averageWeights: Float = 0
 
+    @Option(name: .long, help: "Reward scaling for the Q-network: global (divide by the rewards' std) or state (divide each row by its state's own reward magnitude, so quiet and overloaded states are learned at the same relative precision; docs/training.md).")
+    var rewardNormalisation: String = "global"
+
     @Option(name: .long, help: "Target network update: hard:STEPS or polyak:TAU.")
     var targetUpdate: String = "hard:200"
 
@@ -130,6 +133,10 @@ struct TrainCommand: ParsableCommand {
         c.bcqThreshold = bcqThreshold
         c.targetUpdate = TargetUpdate(parsing: targetUpdate)!
         c.huberDelta = huberDelta
+        guard let normalisation = RewardNormalisation(rawValue: rewardNormalisation) else {
+            throw ValidationError("--reward-normalisation must be one of \(RewardNormalisation.allCases.map(\.rawValue).joined(separator: ", ")), not '\(rewardNormalisation)'")
+        }
+        c.rewardNormalisation = normalisation
         c.weightAveraging = averageWeights > 0 ? averageWeights : nil
         c.patience = patience
         c.seed = seed
