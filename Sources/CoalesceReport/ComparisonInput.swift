@@ -124,10 +124,15 @@ public struct ScenarioRuns: Sendable, Codable {
     /// For virtualized scenarios: the same traffic on bare metal (mean over seeds), the target
     /// a virtualized policy should get close to.
     public var bareMetalReference: RunFigures?
+    /// Per seed (same order as the seeds): the mean over control steps of the best reward
+    /// any static setting earned in that step — the hindsight per-interval oracle over the
+    /// static settings. Its gap to the best static setting bounds what switching between
+    /// static settings could gain here (ignoring switching transients). nil when not measured.
+    public var staticOracleRewards: [Double]?
 
     /// Creates the runs of one scenario.
     public init(name: String, description: String, split: String, layerCount: Int, actionNames: [String],
-                policies: [PolicyRuns], bareMetalReference: RunFigures? = nil) {
+                policies: [PolicyRuns], bareMetalReference: RunFigures? = nil, staticOracleRewards: [Double]? = nil) {
         self.name = name
         self.description = description
         self.split = split
@@ -135,6 +140,7 @@ public struct ScenarioRuns: Sendable, Codable {
         self.actionNames = actionNames
         self.policies = policies
         self.bareMetalReference = bareMetalReference
+        self.staticOracleRewards = staticOracleRewards
     }
 }
 
@@ -180,6 +186,8 @@ public enum ReportError: Error, Sendable, Hashable, CustomStringConvertible {
     case unknownBaseline(scenario: String, baseline: String)
     /// A run figure is NaN or infinite.
     case nonFiniteFigure(scenario: String, policy: String, seedIndex: Int, field: String)
+    /// The static oracle has a different number of entries than there are seeds.
+    case oracleCountMismatch(scenario: String, entries: Int, seeds: Int)
 
     /// What is wrong and where (scenario, policy, seed index, field).
     public var description: String {
@@ -197,6 +205,8 @@ public enum ReportError: Error, Sendable, Hashable, CustomStringConvertible {
             return "comparison input: baseline '\(b)' is not a policy of scenario '\(s)'"
         case .nonFiniteFigure(let s, let p, let i, let f):
             return "comparison input: scenario '\(s)', policy '\(p)', seed index \(i): field '\(f)' is not a finite number"
+        case .oracleCountMismatch(let s, let n, let seeds):
+            return "comparison input: scenario '\(s)': 'static_oracle_rewards' has \(n) entries for \(seeds) seeds"
         }
     }
 }

@@ -50,6 +50,16 @@ extension ComparisonReport {
         } else {
             members.append(("bare_metal", .null))
         }
+        if let oracle = s.staticOracle {
+            members.append(("static_oracle", .object([
+                ("reward_mean", .number(oracle.mean)),
+                ("reward_ci95", interval(oracle.ci)),
+                ("headroom_vs_best_static", s.switchingHeadroom.map { h in
+                    .object([("reward", .number(h.mean)), ("ci95", interval(h.ci))]) } ?? .null),
+            ])))
+        } else {
+            members.append(("static_oracle", .null))
+        }
         return .object(members)
     }
 

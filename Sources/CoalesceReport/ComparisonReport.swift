@@ -79,6 +79,13 @@ public struct ScenarioSummary: Sendable {
     public var policies: [PolicySummary]
     /// The bare-metal run of the same traffic, for virtualized scenarios.
     public var bareMetalReference: RunFigures?
+    /// The per-interval oracle over static settings (`ScenarioRuns.staticOracleRewards`):
+    /// its mean reward per step with CI, and its paired gain over the best static setting —
+    /// an upper bound on what any policy that switches between static settings could gain
+    /// over the best one here (in hindsight, ignoring switching transients).
+    public var staticOracle: Estimate?
+    /// See `staticOracle`; nil when the oracle or a best static setting is missing.
+    public var switchingHeadroom: Estimate?
 
     /// The row of a policy.
     public func policy(named name: String) -> PolicySummary? { policies.first { $0.policy == name } }
@@ -169,6 +176,12 @@ public struct ComparisonReport: Sendable {
                 }
             }
         }
+        if let oracle = s.staticOracleRewards {
+            guard oracle.count == seedCount else { throw .oracleCountMismatch(scenario: s.name, entries: oracle.count, seeds: seedCount) }
+            if let i = oracle.firstIndex(where: { !$0.isFinite }) {
+                throw .nonFiniteFigure(scenario: s.name, policy: "static oracle", seedIndex: i, field: "reward")
+            }
+        }
     }
 
     static func analyse(_ s: ScenarioRuns, seedCount: Int, baseline requested: String?,
@@ -228,8 +241,17 @@ public struct ComparisonReport: Sendable {
             }
             rows.append(row)
         }
-        return ScenarioSummary(name: s.name, description: s.description, split: s.split, layerCount: s.layerCount,
-                               actionNames: s.actionNames, bestStatic: bestStatic, baseline: baselineName,
-                               dimPolicy: dim?.policy, policies: rows, bareMetalReference: s.bareMetalReference)
+        var summary = ScenarioSummary(name: s.name, description: s.description, split: s.split, layerCount: s.layerCount,
+                                      actionNames: s.actionNames, bestStatic: bestStatic, baseline: baselineName,
+                                      dimPolicy: dim?.policy, policies: rows, bareMetalReference: s.bareMetalReference)
+        if let oracle = s.staticOracleRewards {
+            summary.staticOracle = try? ABStatistics.bootstrapMean(oracle, configuration: bootstrap, labels: [s.name, "static oracle", "reward"])
+            if let bestStaticRuns {
+                summary.switchingHeadroom = try? ABStatistics.pairedDifference(
+                    oracle, bestStaticRuns.map(\.reward), configuration: bootstrap,
+                    labels: [s.name, "static oracle", bestStatic ?? "", "reward"])
+            }
+        }
+        return summary
     }
 }

@@ -3,7 +3,7 @@ extension ComparisonReport {
     /// reward difference against the best static setting and DIM with its CI and verdict,
     /// training scenarios first, then held-out ones; losses are marked with `!`.
     public func textSummary() -> String {
-        var rows: [[String]] = [["", "scenario", "split", "learned", "best static", "Δ reward vs best static", "Δ reward vs DIM"]]
+        var rows: [[String]] = [["", "scenario", "split", "learned", "best static", "Δ reward vs best static", "Δ reward vs DIM", "oracle headroom"]]
         let ordered = scenarios.filter { $0.split == "train" } + scenarios.filter { $0.split != "train" }
         for s in ordered {
             for p in s.learned {
@@ -13,7 +13,8 @@ extension ComparisonReport {
                 }
                 let loses = [p.vsBestStatic, p.vsDIM].contains { $0?.verdict == .worse }
                 rows.append([loses ? "!" : " ", s.name, s.split, DisplayName.of(p.policy),
-                             s.bestStatic.map(DisplayName.of) ?? "—", cell(p.vsBestStatic), cell(p.vsDIM)])
+                             s.bestStatic.map(DisplayName.of) ?? "—", cell(p.vsBestStatic), cell(p.vsDIM),
+                             s.switchingHeadroom.map { NumberText.signedEstimate($0) } ?? "—"])
             }
         }
         guard rows.count > 1 else { return "no learned policy in this comparison\n" }
@@ -29,6 +30,10 @@ extension ComparisonReport {
         }
         out += "Δ: mean paired reward difference over \(input.seeds.count) seed(s) with its "
         out += "\(NumberText.fixed(bootstrap.confidence * 100, 0)) % bootstrap CI; ! = significantly worse than a reference\n"
+        if scenarios.contains(where: { $0.switchingHeadroom != nil }) {
+            out += "oracle headroom: the best static setting of every interval (in hindsight) minus the best static setting "
+            out += "over the run — the most any policy switching between static settings could gain there\n"
+        }
         return out
     }
 }

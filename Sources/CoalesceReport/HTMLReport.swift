@@ -111,7 +111,9 @@ extension ComparisonReport {
             h += "<th>Scenario</th><th>Learned policy</th><th>Best static (hindsight)</th>"
             h += "<th>Reward<br>learned</th><th>Reward<br>best static</th><th>Reward<br>DIM</th>"
             h += "<th>Δ reward vs best static<br>[95 % CI]</th><th>Δ reward vs DIM<br>[95 % CI]</th>"
-            h += "<th>p99 µs<br>learned / static / DIM</th><th>CPU %<br>learned / static / DIM</th></tr></thead>\n<tbody>\n"
+            h += "<th>p99 µs<br>learned / static / DIM</th><th>CPU %<br>learned / static / DIM</th>"
+            h += "<th title=\"best static setting of every interval, in hindsight, minus the best static setting: the most switching could gain\">"
+            h += "Oracle headroom<br>[95 % CI]</th></tr></thead>\n<tbody>\n"
             for (i, s) in group {
                 let best = s.bestStatic.flatMap { s.policy(named: $0) }
                 let dim = s.dimPolicy.flatMap { s.policy(named: $0) }
@@ -132,7 +134,8 @@ extension ComparisonReport {
                     h += "<td class=\"num\">\(vsDim.map { NumberText.estimateCell($0.reward, signed: true) + verdictBadge($0.verdict) } ?? "—")</td>"
                     let p99s = [p, best, dim].map { $0.map { NumberText.short($0.figures.latencyP99Us.mean) } ?? "—" }
                     let cpus = [p, best, dim].map { $0.map { NumberText.short($0.figures.cpuPercent.mean) } ?? "—" }
-                    h += "<td class=\"num\">\(p99s.joined(separator: " / "))</td><td class=\"num\">\(cpus.joined(separator: " / "))</td></tr>\n"
+                    h += "<td class=\"num\">\(p99s.joined(separator: " / "))</td><td class=\"num\">\(cpus.joined(separator: " / "))</td>"
+                    h += "<td class=\"num\">\(s.switchingHeadroom.map { NumberText.estimateCell($0, signed: true) } ?? "—")</td></tr>\n"
                 }
             }
             h += "</tbody></table>\n"
@@ -207,6 +210,13 @@ extension ComparisonReport {
         h += "</figure>\n"
         h += "</div>\n"
         h += scenarioTable(s)
+        if let headroom = s.switchingHeadroom, let oracle = s.staticOracle {
+            h += "<p class=\"oracle\"><strong>Oracle headroom:</strong> choosing the best static setting anew in every interval, "
+            h += "in hindsight, earns \(NumberText.estimateCell(oracle)) reward/step, "
+            h += "\(NumberText.estimateCell(headroom, signed: true)) over the best single static setting: "
+            h += "no policy that switches between static settings can gain more than that here "
+            h += "(switching transients ignored).</p>\n"
+        }
         if let bare = s.bareMetalReference { h += bareMetalTable(s, bare) }
         return h + "</section>\n"
     }

@@ -192,4 +192,55 @@ struct TextSummaryTests {
         #expect(lossRows.count == losers.count)
         #expect(!losers.isEmpty, "the fixture's held-out scenario should show a loss")
     }
+
+    /// Two static settings on three seeds whose per-interval oracle is given.
+    func oracleInput(oracle: [Double]) -> ComparisonInput {
+        func runs(_ rewards: [Double]) -> [RunFigures] {
+            rewards.map { RunFigures(throughputPps: 1000, latencyP50Us: 10, latencyP99Us: 50, latencyP999Us: 80,
+                                     cpuPercent: 20, interruptsPerS: 5000, drops: 0, changes: 0, reward: $0) }
+        }
+        let scenario = ScenarioRuns(
+            name: "two-regimes", description: "d", split: "holdout", layerCount: 1, actionNames: ["a", "b"],
+            policies: [PolicyRuns(policy: "static:rx-usecs=0", kind: .staticSetting, runs: runs([-1.0, -1.2, -1.1])),
+                       PolicyRuns(policy: "static:rx-usecs=8", kind: .staticSetting, runs: runs([-0.9, -1.0, -1.0])),
+                       PolicyRuns(policy: "model:m", kind: .learned, runs: runs([-0.8, -0.95, -0.9]))],
+            staticOracleRewards: oracle)
+        return ComparisonInput(title: "t", objective: "latency", seeds: [1, 2, 3], scenarios: [scenario])
+    }
+
+    @Test func oracleHeadroomIsThePairedGainOverTheBestStaticInJSONTextAndHTML() throws {
+        let report = try ComparisonReport(oracleInput(oracle: [-0.7, -0.9, -0.8]))
+        let s = report.scenarios[0]
+        #expect(s.bestStatic == "static:rx-usecs=8")
+        let headroom = try #require(s.switchingHeadroom)
+        // mean of (−0.7+0.9, −0.9+1.0, −0.8+1.0) = 0.1667
+        #expect(abs(headroom.mean - 0.5 / 3) < 1e-9)
+        #expect(abs(try #require(s.staticOracle).mean - (-0.8)) < 1e-9)
+        let root = try #require(try JSONSerialization.jsonObject(with: Data(report.json())) as? [String: Any])
+        let scenario = try #require((root["scenarios"] as? [[String: Any]])?.first)
+        let oracle = try #require(scenario["static_oracle"] as? [String: Any])
+        #expect(abs((oracle["reward_mean"] as! Double) + 0.8) < 1e-9)
+        let h = try #require(oracle["headroom_vs_best_static"] as? [String: Any])
+        #expect(abs((h["reward"] as! Double) - 0.5 / 3) < 1e-9)
+        #expect(report.textSummary().contains("oracle headroom"))
+        #expect(report.textSummary().contains("+0.17"))
+        #expect(report.html().contains("Oracle headroom"))
+    }
+
+    @Test func withoutAnOracleTheKeyIsNullAndTheTextSaysNothing() throws {
+        var input = oracleInput(oracle: [0, 0, 0])
+        input.scenarios[0].staticOracleRewards = nil
+        let report = try ComparisonReport(input)
+        #expect(report.scenarios[0].switchingHeadroom == nil)
+        let root = try #require(try JSONSerialization.jsonObject(with: Data(report.json())) as? [String: Any])
+        let scenario = try #require((root["scenarios"] as? [[String: Any]])?.first)
+        #expect(scenario["static_oracle"] is NSNull)
+        #expect(!report.textSummary().contains("oracle headroom:"))
+    }
+
+    @Test func anOracleWithTheWrongSeedCountIsRefusedByName() {
+        #expect(throws: ReportError.oracleCountMismatch(scenario: "two-regimes", entries: 2, seeds: 3)) {
+            try ComparisonReport(oracleInput(oracle: [-1, -1]))
+        }
+    }
 }

@@ -31,6 +31,15 @@ struct CompareTests {
                 let mean = p["reward_mean"] as! Double
                 #expect(ci.count == 2 && ci[0] <= mean && mean <= ci[1])
             }
+            // The per-interval oracle over the two static settings can never do worse than
+            // the better of them (it takes the better step every step), and its headroom is
+            // exactly its paired gain over that setting.
+            let oracle = try #require(s["static_oracle"] as? [String: Any], "static_oracle missing")
+            let best = policies.first { $0["policy"] as? String == s["best_static"] as? String }!
+            let oracleMean = oracle["reward_mean"] as! Double, bestMean = best["reward_mean"] as! Double
+            #expect(oracleMean >= bestMean - 1e-9)
+            let headroom = try #require(oracle["headroom_vs_best_static"] as? [String: Any])
+            #expect(abs(headroom["reward"] as! Double - (oracleMean - bestMean)) < 1e-6)
         }
         let html = try String(contentsOfFile: "\(dir)/c.html", encoding: .utf8)
         #expect(html.contains("<svg") && !html.contains("http://") && !html.contains("https://"))

@@ -21,13 +21,14 @@ struct LabResult: Sendable, Codable {
     var simulatedPackets: UInt64
     var steps: Int
     var fallbacks: [String: Int]
-    /// Per control step: time (s), offered packets/s, action id in effect.
+    /// Per control step: time (s), offered packets/s, action id in effect, reward.
     var series: [SeriesPoint]
 
     struct SeriesPoint: Sendable, Codable {
         var t: Double
         var offeredPps: Double
         var action: Int
+        var reward: Double
     }
 
     enum CodingKeys: String, CodingKey {
@@ -108,7 +109,7 @@ struct LabRunner: Sendable {
         let summary = try loop.run(steps: steps, onRecord: { r in
             try record?.append(r)
             let offered = Double(r.truth?.offeredPackets ?? 0) / (Double(intervalNs) / 1e9)
-            series.append(.init(t: Double(r.observation.timestampNs) / 1e9, offeredPps: offered, action: r.action))
+            series.append(.init(t: Double(r.observation.timestampNs) / 1e9, offeredPps: offered, action: r.action, reward: r.reward))
             progress?(Double(r.step + 1) / Double(steps))
         })
         let run = loop.target.runSummary
