@@ -20,7 +20,7 @@ public struct OfflineDataset: Sendable {
     /// Episode id of each row (rows of an episode are contiguous).
     public var episodes: [Int]
     /// Per-row factor on the bootstrapped term of the TD target, nil = 1 everywhere
-    /// (set by `perStateNormalised(floor:)`).
+    /// (set by `scaledPerState(by:)`).
     public var bootstrapFactors: [Float]?
 
     public init(featureCount: Int, actionCount: Int, states: [Float], nextStates: [Float], actions: [Int32],
@@ -171,21 +171,21 @@ public struct OfflineDataset: Sendable {
         return sorted[min(count - 1, Int(Double(count - 1) * q))]
     }
 
-    /// The dataset with each row's reward divided by a scale of its own state,
-    /// σ_i = max(floor, |r_{i−1}|) (the previous row of the same episode; the first row of
-    /// an episode has no predecessor and uses max(floor, |r_i|)), and the bootstrap factor
-    /// σ_{i+1}/σ_i = max(floor, |r_i|)/σ_i that keeps the TD target consistent:
-    /// r_i/σ_i + γ·(σ_{i+1}/σ_i)·Q̃(s'_i) = (r_i + γ·Q(s'_i))/σ_i with Q̃ = Q/σ.
-    /// Rewards must be in objective units (not yet scaled).
-    public func perStateNormalised(floor: Float) -> OfflineDataset {
+    /// The dataset with each row's reward divided by `scale(s_i)` and the bootstrap factor
+    /// scale(s'_i)/scale(s_i), so that the TD target is (r_i + γ·Q(s'_i))/σ(s_i) in units of
+    /// Q̃ = Q/σ. `scale` must be a function of the state alone and > 0.
+    public func scaledPerState(by scale: (UnsafeBufferPointer<Float>) -> Float) -> OfflineDataset {
         var copy = self
         var factors = [Float](repeating: 1, count: count)
-        let floor = max(floor, 1e-6)
-        for i in 0..<count {
-            let previous = i > 0 && episodes[i - 1] == episodes[i] ? rewards[i - 1] : rewards[i]
-            let scale = max(floor, abs(previous))
-            copy.rewards[i] = rewards[i] / scale
-            factors[i] = max(floor, abs(rewards[i])) / scale
+        states.withUnsafeBufferPointer { s in
+            nextStates.withUnsafeBufferPointer { n in
+                for i in 0..<count {
+                    let here = scale(UnsafeBufferPointer(rebasing: s[(i * featureCount)..<((i + 1) * featureCount)]))
+                    let next = scale(UnsafeBufferPointer(rebasing: n[(i * featureCount)..<((i + 1) * featureCount)]))
+                    copy.rewards[i] = rewards[i] / here
+                    factors[i] = next / here
+                }
+            }
         }
         copy.bootstrapFactors = factors
         return copy

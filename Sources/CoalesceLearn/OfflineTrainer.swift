@@ -71,9 +71,10 @@ public enum OfflineTrainer {
         if configuration.rewardNormalisation == .perState {
             // Q-values come out in units of each state's own scale (docs/training.md).
             rewardScale = 1
-            let floor = Float(rawTraining.rewardMagnitudeQuantile(configuration.stateScaleFloorQuantile))
-            training = rawTraining.normalised(normalisation).perStateNormalised(floor: floor)
-            validation = rawValidation.normalised(normalisation).perStateNormalised(floor: floor)
+            let normalisedTraining = rawTraining.normalised(normalisation)
+            let scale = StateRewardScale(learningFrom: normalisedTraining, floorQuantile: configuration.stateScaleFloorQuantile)
+            training = normalisedTraining.scaledPerState(by: scale.scale(of:))
+            validation = rawValidation.normalised(normalisation).scaledPerState(by: scale.scale(of:))
         } else {
             rewardScale = rawTraining.rewardScale
             training = rawTraining.normalised(normalisation).scaled(by: Float(1 / rewardScale))

@@ -53,12 +53,13 @@ public enum TargetUpdate: Sendable, Hashable, CustomStringConvertible {
 public enum RewardNormalisation: String, Sendable, Hashable, CaseIterable {
     /// Every reward divided by the training rewards' standard deviation (one scale).
     case global
-    /// Every row's reward divided by a scale of its own state, σ_i = max(floor, |r_{i−1}|)
-    /// (the magnitude of the previous interval's reward in the same episode; the floor is a
-    /// low quantile of |r|). The TD target becomes r_i/σ_i + γ·(σ_{i+1}/σ_i)·Q̃(s'_i, ·), so
-    /// Q̃ = Q/σ(s) exactly and the greedy action is unchanged, but every state's action
-    /// differences are learned at the same relative precision: a 0.05 gap between two
-    /// settings on a quiet link is not drowned by the ±1000 rewards of an overloaded one.
+    /// Every row's reward divided by a scale of its own state, σ(s) = the mean |r| of the
+    /// training rows in s's cell of a quantile discretisation (`StateRewardScale`), floored
+    /// at a low quantile of |r|. The TD target becomes r_i/σ(s_i) + γ·(σ(s'_i)/σ(s_i))·Q̃(s'_i, ·),
+    /// so Q̃ = Q/σ exactly and, σ being a function of the features alone, the greedy action
+    /// is unchanged; but every state's action differences are learned at the same relative
+    /// precision: a 0.05 gap between two settings on a quiet link is not drowned by the
+    /// ±1000 rewards of an overloaded one.
     case perState = "state"
 }
 

@@ -6,39 +6,40 @@ import Testing
 /// itself, and that it keeps small action differences of quiet states learnable
 /// next to states whose rewards are thousands of times larger.
 @Suite struct RewardNormalisationTests {
-    /// Two episodes of three rows each, one feature.
+    /// Six rows, one feature; states 0–2 are "quiet" (|r| ≈ 1), states 10–12 "loud" (|r| ≈ 100).
     func smallDataset() throws -> OfflineDataset {
         try OfflineDataset(
-            featureCount: 1, actionCount: 2, states: [0, 1, 2, 3, 4, 5], nextStates: [1, 2, 3, 4, 5, 6],
-            actions: [0, 1, 0, 1, 0, 1], rewards: [-2, -0.5, -8, -0.01, -100, -4], terminals: Array(repeating: false, count: 6),
-            behaviourProbabilities: nil, episodes: [0, 0, 0, 1, 1, 1])
+            featureCount: 1, actionCount: 2, states: [0, 1, 2, 10, 11, 12], nextStates: [1, 2, 10, 11, 12, 0],
+            actions: [0, 1, 0, 1, 0, 1], rewards: [-1, -2, -0.5, -100, -50, -150], terminals: Array(repeating: false, count: 6),
+            behaviourProbabilities: nil, episodes: [0, 0, 0, 0, 0, 0])
     }
 
-    @Test func eachRowIsDividedByThePreviousRewardsMagnitudeWithinItsEpisode() throws {
-        let data = try smallDataset().perStateNormalised(floor: 0.1)
-        // σ: row 0 has no predecessor (uses |r_0| = 2); rows 1, 2 use |r_0|, |r_1|;
-        // row 3 starts episode 1 (|r_3| = 0.01 → floor 0.1); rows 4, 5 use floor, 100.
-        let sigma: [Float] = [2, 2, 0.5, 0.1, 0.1, 100]
-        let raw: [Float] = [-2, -0.5, -8, -0.01, -100, -4]
-        for i in 0..<6 { #expect(abs(data.rewards[i] - raw[i] / sigma[i]) < 1e-6, "row \(i)") }
-        // Bootstrap factor σ_{i+1}/σ_i with σ_{i+1} = max(floor, |r_i|).
-        let next: [Float] = [2, 0.5, 8, 0.1, 100, 4]
-        for i in 0..<6 { #expect(abs(data.bootstrapFactors![i] - next[i] / sigma[i]) < 1e-6, "row \(i)") }
-    }
-
-    @Test func theNormalisedTargetIsTheTrueTargetInTheNextStatesUnits() throws {
-        // (r_i + γ·Q(s'_i)) / σ_i must equal r̃_i + γ·f_i·Q̃(s'_i) with Q̃(s'_i) = Q(s'_i)/σ_{i+1},
-        // where σ_{i+1} is the scale the next row of the episode gets.
+    @Test func rewardsAndBootstrapFactorsUseTheScaleOfEachStateAndNextState() throws {
         let raw = try smallDataset()
-        let data = raw.perStateNormalised(floor: 0.1)
-        let gamma: Float = 0.9, q: Float = -37
-        for i in [0, 1, 3, 4] {
-            let sigma = raw.rewards[i] / data.rewards[i]
-            let sigmaNext = raw.rewards[i + 1] / data.rewards[i + 1]
-            let truth = (raw.rewards[i] + gamma * q) / sigma
-            let normalised = data.rewards[i] + gamma * data.bootstrapFactors![i] * (q / sigmaNext)
-            #expect(abs(truth - normalised) < 1e-4 * abs(truth), "row \(i)")
+        let scale: (UnsafeBufferPointer<Float>) -> Float = { $0[0] < 5 ? 2 : 100 }
+        let data = raw.scaledPerState(by: scale)
+        let sigma: [Float] = [2, 2, 2, 100, 100, 100], sigmaNext: [Float] = [2, 2, 100, 100, 100, 2]
+        for i in 0..<6 {
+            #expect(abs(data.rewards[i] - raw.rewards[i] / sigma[i]) < 1e-6, "row \(i)")
+            #expect(abs(data.bootstrapFactors![i] - sigmaNext[i] / sigma[i]) < 1e-6, "row \(i)")
+            // (r + γ·Q(s'))/σ(s) = r̃ + γ·f·Q̃(s') with Q̃(s') = Q(s')/σ(s').
+            let q: Float = -37, gamma: Float = 0.9
+            let truth = (raw.rewards[i] + gamma * q) / sigma[i]
+            #expect(abs(truth - (data.rewards[i] + gamma * data.bootstrapFactors![i] * q / sigmaNext[i])) < 1e-4 * abs(truth))
         }
+    }
+
+    @Test func theLearnedScaleIsTheFlooredMeanMagnitudeOfTheStatesCell() throws {
+        let raw = try smallDataset()
+        let scale = StateRewardScale(learningFrom: raw, floorQuantile: 0.1, bins: 2, maxCells: 2)
+        #expect(scale.discretisation.cellCount == 2)
+        let quiet = [Float(1)].withUnsafeBufferPointer { scale.scale(of: $0) }
+        let loud = [Float(11)].withUnsafeBufferPointer { scale.scale(of: $0) }
+        #expect(abs(quiet - 3.5 / 3) < 1e-5, "mean |r| of the quiet rows")
+        #expect(abs(loud - 100) < 1e-4, "mean |r| of the loud rows")
+        // With a floor above the quiet rows' magnitude, the floor wins.
+        let floored = StateRewardScale(learningFrom: raw, floorQuantile: 0.7, bins: 2, maxCells: 2)
+        #expect([Float(1)].withUnsafeBufferPointer { floored.scale(of: $0) } == 50)
     }
 
     /// A contextual bandit: in the quiet context action 0 is better by 0.05 (−0.20 vs
@@ -80,6 +81,7 @@ import Testing
         c.rewardNormalisation = .perState
         let result = try OfflineTrainer.train(training: data, validation: data.rows(Array(0..<40)), configuration: c)
         #expect(result.rewardScale == 1)
+        #expect(result.configuration.hyperParameters["state_scale_floor_quantile"] == "0.1")
         #expect(result.configuration.hyperParameters["reward_normalisation"] == "state")
         let settings = (0..<2).map { CoalescingSetting(layers: [LayerSetting(rxUsecs: UInt32($0 * 8), rxFrames: 1)]) }
         let model = try result.modelFile(
