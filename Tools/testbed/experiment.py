@@ -232,7 +232,7 @@ def main():
     ap.add_argument("--objective", default="balanced")
     ap.add_argument("--algorithm", default="cql")
     ap.add_argument("--train-args", default="")
-    ap.add_argument("--model-name", default="e1000e-qemu")
+    ap.add_argument("--model-name", default="e1000e")
     ap.add_argument("--ab-load", default="rr:2000")
     ap.add_argument("--ab-policies", default="static:rx-usecs=0,static:rx-usecs=1000,static:rx-usecs=1,static:rx-usecs=3")
     ap.add_argument("--block", type=float, default=12)
