@@ -101,6 +101,50 @@ public struct ActionSpace: Sendable, Hashable, Codable {
         return try! ActionSpace(name: "virtualized-16", settings: settings)
     }()
 
+    /// The static rx-usecs values of the `e1000e` space, least to most moderation.
+    ///
+    /// The Intel e1000e driver (Linux 6.1) accepts rx-usecs 0, 1, 3, 4 and 10–10000
+    /// (2 and 5–9 are EINVAL) and has no rx-frames, tx-* or adaptive-rx parameter. It
+    /// turns rx-usecs N ≥ 10 into an interrupt rate `itr = 1_000_000 / N`, stores
+    /// `itr & ~3` and reports `1_000_000 / stored` back, so only values whose `itr` is a
+    /// multiple of 4 read back unchanged; all of these do. QEMU's emulated 82574L
+    /// (`-device e1000e`, QEMU 7.2) never throttles below 128 µs between interrupts,
+    /// so 10–128 behave like 0 there: above 0 the grid starts at 200 µs and is roughly
+    /// log-spaced, so that every static action gives a different interrupt rate under
+    /// QEMU as well as on real hardware. rx-usecs 4 (the driver's "simplified" mode) is
+    /// left out.
+    public static let e1000eRxUsecs: [UInt32] = [0, 200, 500, 1000, 2000, 5000]
+
+    /// The Intel e1000e space (8 actions, one layer): the static rx-usecs values of
+    /// `e1000eRxUsecs`, then the driver's own adaptive ITR — rx-usecs 1 ("dynamic") and
+    /// rx-usecs 3 ("dynamic conservative", the driver's default), recorded as
+    /// `adaptive-rx=itr` with the rx-usecs value that selects the mode. Every other
+    /// parameter stays at the unmoderated defaults, which is what the driver reports
+    /// (`HardwareActuator` reads a device's missing parameters that way), so each
+    /// action reads back from the kernel as exactly itself.
+    public static let e1000e: ActionSpace = {
+        var settings = e1000eRxUsecs.map { CoalescingSetting(layers: [LayerSetting(rxUsecs: $0)]) }
+        for mode: UInt32 in [1, 3] {
+            settings.append(CoalescingSetting(layers: [LayerSetting(rxUsecs: mode, adaptiveRx: .intelITR)]))
+        }
+        return try! ActionSpace(name: "e1000e-8", settings: settings)
+    }()
+
+    /// The built-in spaces that can be chosen by name (`coalesce collect --actions NAME`).
+    /// Each answers to a short name and to its full `name`.
+    public static let builtin: [(names: [String], space: ActionSpace)] = [
+        (["bare-metal", bareMetal.name], bareMetal),
+        (["virtualized", virtualized.name], virtualized),
+        (["e1000e", e1000e.name], e1000e),
+    ]
+
+    /// The built-in space called `name` (a short name such as `e1000e`, or a full name
+    /// such as `e1000e-8`).
+    public static func named(_ name: String) throws(ActionSpaceError) -> ActionSpace {
+        if let entry = builtin.first(where: { $0.names.contains(name) }) { return entry.space }
+        throw .unknownName(name, known: builtin.map { $0.names[0] })
+    }
+
     /// The default space for a target with `layerCount` layers.
     public static func defaultSpace(layerCount: Int) -> ActionSpace {
         layerCount >= 2 ? virtualized : bareMetal
@@ -112,6 +156,8 @@ public enum ActionSpaceError: Error, Equatable, CustomStringConvertible {
     case empty(String)
     case inconsistentLayers(String, index: Int, expected: Int, found: Int)
     case duplicate(String, first: Int, second: Int)
+    /// `ActionSpace.named` was given a name no built-in space has.
+    case unknownName(String, known: [String])
 
     public var description: String {
         switch self {
@@ -119,6 +165,7 @@ public enum ActionSpaceError: Error, Equatable, CustomStringConvertible {
         case .inconsistentLayers(let n, let i, let e, let f):
             return "action space '\(n)': action \(i) sets \(f) layer(s), the others \(e)"
         case .duplicate(let n, let a, let b): return "action space '\(n)': actions \(a) and \(b) are the same setting"
+        case .unknownName(let n, let known): return "no built-in action space '\(n)'; known: \(known.joined(separator: ", "))"
         }
     }
 }

@@ -29,7 +29,9 @@ public protocol CoalescingActuator {
 /// on is recorded as `dim-cqe` when the device reports CQE mode on, else `dim-eqe`; on
 /// Intel drivers with ITR semantics (e1000, e1000e, igb, igc, ixgbe) rx-usecs 1 or 3
 /// ("dynamic", "dynamic conservative") is recorded as `itr`, and `itr` is applied as
-/// rx-usecs 3. Parameters the device does not report are recorded with the
+/// rx-usecs 3, or as rx-usecs 1 when the setting's rx-usecs is 1 (so both of the
+/// driver's modes, e.g. the two ITR actions of `ActionSpace.e1000e`, can be set and
+/// read back as themselves). Parameters the device does not report are recorded with the
 /// `LayerSetting.unmoderated` values.
 public final class HardwareActuator: CoalescingActuator {
     /// The interface name.
@@ -106,18 +108,32 @@ public final class HardwareActuator: CoalescingActuator {
         }
         setting.adaptiveRx = adaptive(raw[.useAdaptiveRx], raw[.useCQEModeRx])
         setting.adaptiveTx = adaptive(raw[.useAdaptiveTx], raw[.useCQEModeTx])
-        if setting.adaptiveRx == .off, intelITRDrivers.contains(driver), setting.rxUsecs == 1 || setting.rxUsecs == 3 {
-            setting.adaptiveRx = .intelITR
+        setting = canonical(setting, driver: driver)
+    }
+
+    /// `setting` as `driver` reports it once applied: on Intel drivers with ITR
+    /// semantics a static rx-usecs 1 or 3 is the driver's adaptive ITR, recorded as
+    /// `adaptive-rx=itr` (with the rx-usecs that selects the mode).
+    public static func canonical(_ setting: LayerSetting, driver: String) -> LayerSetting {
+        var s = setting
+        if s.adaptiveRx == .off, intelITRDrivers.contains(driver), s.rxUsecs == 1 || s.rxUsecs == 3 {
+            s.adaptiveRx = .intelITR
         }
+        return s
     }
 
     /// The ethtool parameters to send to move from `raw` to `desired`, and the changes
     /// the device cannot make.
     func plan(from raw: EthtoolCoalesce, to desired: LayerSetting) -> (changes: EthtoolCoalesce, unsupported: [String]) {
+        Self.plan(from: raw, to: desired, driver: driver)
+    }
+
+    /// `plan(from:to:)` for a device bound to `driver`.
+    static func plan(from raw: EthtoolCoalesce, to desired: LayerSetting, driver: String) -> (changes: EthtoolCoalesce, unsupported: [String]) {
         var changes = EthtoolCoalesce()
         var unsupported: [String] = []
         var current = LayerSetting.unmoderated
-        Self.decode(raw, driver: driver, into: &current)
+        decode(raw, driver: driver, into: &current)
         func want(_ p: CoalesceParameter, _ value: UInt32, key: String, currentValue: UInt32) {
             if let have = raw[p] {
                 if have != value { changes[p] = value }
@@ -127,7 +143,7 @@ public final class HardwareActuator: CoalescingActuator {
         }
         var rxUsecs = desired.rxUsecs
         if desired.adaptiveRx == .intelITR {
-            if Self.intelITRDrivers.contains(driver) { rxUsecs = 3 } else { unsupported.append("adaptive-rx=itr") }
+            if intelITRDrivers.contains(driver) { rxUsecs = desired.rxUsecs == 1 ? 1 : 3 } else { unsupported.append("adaptive-rx=itr") }
         }
         want(.rxUsecs, rxUsecs, key: "rx-usecs", currentValue: current.rxUsecs)
         want(.rxMaxFrames, desired.rxFrames, key: "rx-frames", currentValue: current.rxFrames)

@@ -110,6 +110,8 @@ extension ComparisonReport {
             ("throughput_pps_ci95", interval(f.throughputPps.ci)),
             ("latency_p99_us_ci95", interval(f.latencyP99Us.ci)),
             ("cpu_percent_ci95", interval(f.cpuPercent.ci)),
+            ("latency_p50_us_ci95", interval(f.latencyP50Us.ci)),
+            ("interrupts_per_s_ci95", interval(f.interruptsPerS.ci)),
         ]
         if p.kind == .learned {
             members.append(("vs_best_static", comparisonJSON(p.vsBestStatic)))

@@ -42,7 +42,7 @@ struct CollectCommand: ParsableCommand {
     @Option(name: .long, parsing: .singleValue, help: "Count these IRQs instead of the discovered ones (N,N,...).")
     var irq: [String] = []
 
-    @Option(name: .long, help: "Action space: bare-metal (ethtool), software (gro_flush_timeout × napi_defer_hard_irqs); default by device.")
+    @Option(name: .long, help: "Action space: bare-metal (ethtool), e1000e (the Intel e1000e driver's accepted rx-usecs and its ITR modes), software (gro_flush_timeout × napi_defer_hard_irqs); default by device.")
     var actions: String?
 
     @OptionGroup var objectiveOption: ObjectiveOption
@@ -74,9 +74,14 @@ struct CollectCommand: ParsableCommand {
         let space: ActionSpace?
         switch actions {
         case nil: space = nil
-        case "bare-metal": space = .bareMetal
         case "software": space = HostActionSpaces.software()
-        case let other?: throw ValidationError("--actions is bare-metal or software, not '\(other)'")
+        case let name?:
+            do { space = try ActionSpace.named(name) } catch {
+                throw ValidationError("--actions: \(error) or software")
+            }
+            if let s = space, s.layerCount != 1 {
+                throw ValidationError("--actions \(name) sets \(s.layerCount) layers; a host interface has one")
+            }
         }
         return CollectConfiguration(
             interface: interface, intervalNs: UInt64(interval * 1e6), durationNs: UInt64(duration * 1e9),

@@ -188,7 +188,9 @@ struct TrainCommand: ParsableCommand {
             if let w = ope.weightedImportanceSampling { summary["ope_wis"] = w.value; summary["ope_ess"] = w.effectiveSampleSize ?? 0 }
             if let d = ope.doublyRobust { summary["ope_dr"] = d.value }
         }
-        model.metadata.trainingSummary = summary
+        // JSON has no NaN: an estimate that is not finite (e.g. weighted importance sampling
+        // when no validation trajectory matches the policy: 0/0) is left out, as above.
+        model.metadata.trainingSummary = summary.filter { $0.value.isFinite }
         let bytes = try model.encoded()
         try Data(bytes).write(to: URL(fileURLWithPath: out), options: .atomic)
 

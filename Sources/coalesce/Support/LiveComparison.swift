@@ -48,7 +48,14 @@ struct LiveComparison {
             var extra: [CoalescingSetting] = []
             switch spec {
             case .staticSetting(let text):
-                extra.append(try CoalescingSetting.parse(text, layerCount: 1, base: original))
+                // On Intel ITR drivers the adaptive mode *is* rx-usecs 1 or 3: a static spec
+                // starting from the driver's default (rx-usecs 3, read as adaptive-rx=itr) must
+                // not inherit the mode, or `static:rx-usecs=0` would be applied as rx-usecs 3.
+                var base = original
+                if base.adaptiveRx == .intelITR { base.adaptiveRx = .off }
+                let parsed = try CoalescingSetting.parse(text, layerCount: 1, base: base)
+                let driver = target.actuator.hardware.driver
+                extra.append(CoalescingSetting(layers: parsed.layers.map { HardwareActuator.canonical($0, driver: driver) }))
             case .adaptive(let algorithm):
                 var l = original
                 l.adaptiveRx = algorithm
