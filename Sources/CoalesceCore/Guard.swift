@@ -14,6 +14,8 @@ public enum GuardReason: String, Sendable, Hashable, CaseIterable {
     case policyFailed = "policy_failed"
     /// The latency SLO was breached for too many intervals in a row.
     case sloBreached = "slo_breached"
+    /// The core was saturated and dropping packets; a move to less interrupt moderation was held back.
+    case overload
 }
 
 /// Safety limits around any policy.
@@ -36,10 +38,16 @@ public struct GuardConfig: Sendable, Hashable {
     public var sloBreachIntervals: Int
     /// Intervals to stay on the fallback after an SLO trigger before the policy may act again.
     public var fallbackHoldIntervals: Int
+    /// Overload rule: when the last interval's CPU busy fraction was at least this and
+    /// packets were dropped, a proposal with less interrupt moderation than the setting in
+    /// effect (`moderationUs`) is held back. Fewer interrupts is the only way out of an
+    /// interrupt livelock; a learned policy that has never seen one may propose the opposite.
+    /// nil = off.
+    public var overloadCPUFraction: Double?
 
     public init(allowed: Set<Int>? = nil, minDwellNs: UInt64 = 0, maxStep: Int? = nil, fallbackAction: Int? = nil,
                 maxSampleIntervalNs: UInt64 = UInt64.max, sloP99Us: Double? = nil, sloBreachIntervals: Int = 3,
-                fallbackHoldIntervals: Int = 10) {
+                fallbackHoldIntervals: Int = 10, overloadCPUFraction: Double? = nil) {
         self.allowed = allowed
         self.minDwellNs = minDwellNs
         self.maxStep = maxStep
@@ -48,6 +56,7 @@ public struct GuardConfig: Sendable, Hashable {
         self.sloP99Us = sloP99Us
         self.sloBreachIntervals = sloBreachIntervals
         self.fallbackHoldIntervals = fallbackHoldIntervals
+        self.overloadCPUFraction = overloadCPUFraction
     }
 
     /// No limits: the policy's choice is applied as is.
@@ -110,6 +119,11 @@ public struct Guard: Sendable {
             return GuardVerdict(action: current, reason: .notAllowed, isFallback: false)
         }
         guard let cur = current, action != cur else { return GuardVerdict(action: action, reason: nil, isFallback: false) }
+        if let limit = config.overloadCPUFraction, m.cpuBusyFraction >= limit, m.drops > 0,
+           let proposed = Self.moderationUs(action, actionSpace), let inEffect = Self.moderationUs(cur, actionSpace),
+           proposed < inEffect {
+            return GuardVerdict(action: cur, reason: .overload, isFallback: false)
+        }
         if let last = lastChangeNs, nowNs &- last < config.minDwellNs {
             return GuardVerdict(action: cur, reason: .dwell, isFallback: false)
         }
@@ -120,6 +134,17 @@ public struct Guard: Sendable {
             reason = .maxStep
         }
         return GuardVerdict(action: action, reason: reason, isFallback: false)
+    }
+
+    /// How long a static setting lets packets wait before interrupting, summed over layers:
+    /// rx-usecs, plus the GRO flush timeout when hard IRQs are deferred (NAPI then polls on
+    /// that timer instead of taking interrupts). nil for adaptive settings, whose moderation
+    /// is not fixed.
+    static func moderationUs(_ action: Int, _ space: ActionSpace) -> Double? {
+        guard isStatic(action, space) else { return nil }
+        return space.settings[action].layers.reduce(0.0) { total, l in
+            total + Double(l.rxUsecs) + (l.napiDeferHardIrqs > 0 ? Double(l.groFlushTimeoutNs) / 1000 : 0)
+        }
     }
 
     static func isStatic(_ action: Int, _ space: ActionSpace) -> Bool {

@@ -62,6 +62,9 @@ struct AgentCommand: ParsableCommand {
     @Option(name: .long, help: "p99 latency SLO in µs; breaching it --slo-breach-intervals times in a row falls back.")
     var sloP99Us: Double?
 
+    @Option(name: .long, help: "Overload rule: while CPU busy ≥ this fraction and packets drop, moves to less interrupt moderation are held back (fewer interrupts is the way out of a livelock). Above 1 turns it off.")
+    var overloadCpu: Double = 0.95
+
     @Option(name: .long, help: "Consecutive SLO breaches that trigger the fallback.")
     var sloBreachIntervals: Int = 3
 
@@ -157,7 +160,7 @@ struct AgentCommand: ParsableCommand {
         let guardConfig = GuardConfig(
             allowed: allowed, minDwellNs: UInt64(minDwellMs * 1e6), maxStep: maxStep, fallbackAction: fallbackAction,
             maxSampleIntervalNs: UInt64((maxSampleAgeMs ?? 3 * intervalMs) * 1e6), sloP99Us: sloP99Us,
-            sloBreachIntervals: sloBreachIntervals)
+            sloBreachIntervals: sloBreachIntervals, overloadCPUFraction: overloadCpu <= 1 ? overloadCpu : nil)
         let policy = try SwappablePolicy(model: loaded, epsilon: epsilon, seed: seed)
         let config = ControlLoopConfig(intervalNs: intervalNs, objective: loaded.file.metadata.objective,
                                        actionSpace: extendedSpace, guardConfig: guardConfig,

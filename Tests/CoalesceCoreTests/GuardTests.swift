@@ -64,4 +64,42 @@ struct GuardTests {
         #expect(g.review(proposed: 5, current: 0, metrics: metrics(p99Us: 20), state: state, nowNs: 1, actionSpace: space).reason == .sloBreached)
         #expect(g.review(proposed: 5, current: 0, metrics: metrics(p99Us: 20), state: state, nowNs: 1, actionSpace: space).reason == nil)
     }
+
+    /// One interval with the given CPU busy fraction and drops.
+    func loaded(busy: Double, drops: UInt64) -> IntervalMetrics {
+        let s = space.settings[0]
+        let a = Observation(timestampNs: 1_000_000_000, setting: s)
+        let busyNs = UInt64(busy * 100_000_000)
+        let b = Observation(timestampNs: 1_100_000_000, rxPackets: 50_000, rxDropped: drops,
+                            cpu: CPUTimes(softirqNs: busyNs, idleNs: 100_000_000 - busyNs), setting: s)
+        return IntervalMetrics(previous: a, current: b)!
+    }
+
+    @Test func underOverloadLessModerationIsHeldBackButMoreIsAllowed() {
+        var g = Guard(config: GuardConfig(overloadCPUFraction: 0.95))
+        // Saturated and dropping: 4 (rx-usecs 16) → 1 (rx-usecs 2) is held, → 8 (rx-usecs 64) passes.
+        let held = g.review(proposed: 1, current: 4, metrics: loaded(busy: 0.99, drops: 500), state: state, nowNs: 1, actionSpace: space)
+        #expect(held.action == 4 && held.reason == .overload && !held.isFallback)
+        let up = g.review(proposed: 8, current: 4, metrics: loaded(busy: 0.99, drops: 500), state: state, nowNs: 1, actionSpace: space)
+        #expect(up.action == 8 && up.reason == nil)
+        // The software-IRQ setting (rx-usecs 8 + 50 µs GRO flush timer with deferred IRQs)
+        // counts as 58 µs of moderation: leaving it for rx-usecs 32 is held, for 64 is not.
+        let software = space.settings.firstIndex { $0.layers[0].napiDeferHardIrqs > 0 }!
+        #expect(g.review(proposed: 6, current: software, metrics: loaded(busy: 1, drops: 1), state: state, nowNs: 1,
+                         actionSpace: space).reason == .overload)
+        #expect(g.review(proposed: 8, current: software, metrics: loaded(busy: 1, drops: 1), state: state, nowNs: 1,
+                         actionSpace: space).reason == nil)
+        // Adaptive settings have no fixed moderation: the rule does not apply to them.
+        let dim = space.settings.firstIndex { $0.layers[0].adaptiveRx != .off }!
+        #expect(g.review(proposed: dim, current: 4, metrics: loaded(busy: 1, drops: 1), state: state, nowNs: 1,
+                         actionSpace: space).reason == nil)
+    }
+
+    @Test func withoutDropsOrBelowTheCPULimitOrWhenOffTheOverloadRuleIsSilent() {
+        var on = Guard(config: GuardConfig(overloadCPUFraction: 0.95))
+        #expect(on.review(proposed: 1, current: 4, metrics: loaded(busy: 0.99, drops: 0), state: state, nowNs: 1, actionSpace: space).action == 1)
+        #expect(on.review(proposed: 1, current: 4, metrics: loaded(busy: 0.80, drops: 900), state: state, nowNs: 1, actionSpace: space).action == 1)
+        var off = Guard(config: GuardConfig())
+        #expect(off.review(proposed: 1, current: 4, metrics: loaded(busy: 1, drops: 900), state: state, nowNs: 1, actionSpace: space).action == 1)
+    }
 }

@@ -63,6 +63,16 @@ struct LabRunner: Sendable {
     var objective: Objective
     var durationS: Double?
     var intervalMs: Double?
+    /// When set, learned (`model:`) policies run behind the guard's overload rule with this
+    /// CPU fraction, as `coalesce-agent` does by default (`GuardConfig.overloadCPUFraction`).
+    var overloadGuardCPU: Double? = nil
+
+    /// The guard a policy runs behind in the lab: permissive, except the overload rule for
+    /// learned policies when `overloadGuardCPU` is set.
+    func guardConfig(for spec: PolicySpec) -> GuardConfig {
+        guard case .model = spec, let cpu = overloadGuardCPU else { return .permissive }
+        return GuardConfig(overloadCPUFraction: cpu)
+    }
 
     /// A built-in scenario by name, or a scenario file.
     static func scenario(_ nameOrPath: String) throws -> Scenario {
@@ -103,7 +113,7 @@ struct LabRunner: Sendable {
         var loop = ControlLoop(
             target: target, policy: policy,
             config: ControlLoopConfig(intervalNs: intervalNs, objective: objective, actionSpace: space,
-                                      episode: "\(scenario.name)-s\(seed)"))
+                                      guardConfig: guardConfig(for: spec), episode: "\(scenario.name)-s\(seed)"))
         var series: [LabResult.SeriesPoint] = []
         series.reserveCapacity(steps + 1)
         let summary = try loop.run(steps: steps, onRecord: { r in
