@@ -415,14 +415,27 @@ enum Elementwise {
     /// y[i] = max(0, y[i] + s) (NaN becomes 0).
     @inline(__always)
     static func addScalarReLU(_ s: Float, to y: UnsafeMutablePointer<Float>, count: Int) {
-        let b = SIMD16<Float>(repeating: s)
         var i = 0
+        #if arch(x86_64)
+        // MAXPS(v, 0) returns its second operand when v is NaN or ±0, so it is exactly the
+        // select below (v > 0 ? v : +0) in one instruction instead of compare, and, zero.
+        let b = SIMD4<Float>(repeating: s), zero = SIMD4<Float>()
+        while i &+ 16 <= count {
+            for k in Swift.stride(from: 0, to: 16, by: 4) {
+                let v = UnsafeRawPointer(y + (i &+ k)).loadUnaligned(as: SIMD4<Float>.self) + b
+                UnsafeMutableRawPointer(y + (i &+ k)).storeBytes(of: _mm_max_ps(v, zero), as: SIMD4<Float>.self)
+            }
+            i &+= 16
+        }
+        #else
+        let b = SIMD16<Float>(repeating: s)
         while i &+ 16 <= count {
             var v = UnsafeRawPointer(y + i).loadUnaligned(as: SIMD16<Float>.self) + b
             v.replace(with: 0, where: .!(v .> 0))
             UnsafeMutableRawPointer(y + i).storeBytes(of: v, as: SIMD16<Float>.self)
             i &+= 16
         }
+        #endif
         while i < count { let v = y[i] + s; y[i] = v > 0 ? v : 0; i &+= 1 }
     }
 
