@@ -7,9 +7,11 @@ import Glibc
 /// NFQ, DQN, Double DQN, discrete CQL and discrete BCQ.
 ///
 /// One gradient step samples a batch with replacement (seeded), gathers states
-/// into the networks' preallocated input buffers, runs the online network on
-/// [s; s'] in one batched pass (the first half is back-propagated), the target
-/// network on s', and applies Adam. Nothing is allocated inside the loop.
+/// into the online network's preallocated input buffer as [s; s'] (feature-major,
+/// `MLPLayout.featureMajor`), runs the online network on both halves in one
+/// batched pass where the algorithm needs Q(s′) (the first half is
+/// back-propagated), the target network on the s′ half of the same buffer, and
+/// applies Adam. Nothing is allocated inside the loop.
 public final class NetworkLearner {
     public let configuration: TrainingConfiguration
     let data: OfflineDataset
@@ -24,9 +26,24 @@ public final class NetworkLearner {
     private let batch: Int
     public private(set) var steps = 0
     private let indices: UnsafeMutablePointer<Int>
-    /// Row i holds s_i then s'_i (2 × featureCount floats), so that sampling a
-    /// transition touches one place in memory rather than two.
+    /// Row i holds s_i, s'_i, r_i, a_i (its bit pattern), 1 if terminal else 0, the
+    /// bootstrap factor (`OfflineDataset.bootstrapFactors`, 1 without), padded
+    /// to `rowWidth` floats (a multiple of 16, so rows start on 64-byte cache lines), so
+    /// that sampling a transition reads adjacent lines in one place (two lines for up to
+    /// 14 features) rather than five places (states, next states, rewards, actions, flags).
     private let transitions: UnsafeMutablePointer<Float>
+    private let rowWidth: Int
+    /// The sampled batch's rewards, actions, terminal flags and bootstrap factors (gathered with the states).
+    private let batchRewards: UnsafeMutablePointer<Float>
+    private let batchFactors: UnsafeMutablePointer<Float>
+    private let batchActions: UnsafeMutablePointer<Int32>
+    private let batchTerminals: UnsafeMutablePointer<Bool>
+    /// Per-sample scratch: the bootstrap value Q_target(s′, ·) of each sample.
+    private let batchBootstrap: UnsafeMutablePointer<Float>
+    /// Where `step` stores what its cache-warming loads read, so that they are not optimised away.
+    private var touchSink: UInt32 = 0
+    /// Scratch for one sample's exp(Q − max Q) (CQL).
+    private let exponentials: UnsafeMutablePointer<Float>
 
     /// A learner over `data` (states already normalised, rewards already scaled).
     /// For BCQ pass the trained behaviour network (`behaviour`).
@@ -39,8 +56,8 @@ public final class NetworkLearner {
         self.batch = configuration.batchSize
         generator = SeededGenerator.stream(seed: configuration.seed, 0x1EA2)
         let shape = MLPShape(inputs: data.featureCount, hidden: configuration.hidden, outputs: data.actionCount)
-        online = MLP(shape: shape, capacity: 2 * configuration.batchSize, generator: &generator)
-        target = MLP(shape: shape, capacity: configuration.batchSize, generator: &generator)
+        online = MLP(shape: shape, capacity: 2 * configuration.batchSize, layout: .featureMajor, generator: &generator)
+        target = MLP(shape: shape, capacity: configuration.batchSize, layout: .featureMajor, generator: &generator)
         target.copyParameters(from: online)
         if configuration.weightAveraging != nil && configuration.algorithm != .behaviourCloning {
             // Its own generator: the initial values are overwritten, and the main stream
@@ -56,14 +73,34 @@ public final class NetworkLearner {
                                   maxGradientNorm: configuration.maxGradientNorm)
         indices = .allocate(capacity: configuration.batchSize)
         indices.initialize(repeating: 0, count: configuration.batchSize)
-        let f = data.featureCount
-        transitions = HugePageBuffer.allocate(floats: data.count * 2 * f)
+        let f = data.featureCount, b = configuration.batchSize
+        let width = (2 * f + 4 + 15) / 16 * 16
+        rowWidth = width
+        transitions = HugePageBuffer.allocate(floats: data.count * width)
+        transitions.initialize(repeating: 0, count: data.count * width)
         for i in 0..<data.count {
+            let row = transitions + i * width
             for j in 0..<f {
-                transitions[i * 2 * f + j] = data.states[i * f + j]
-                transitions[i * 2 * f + f + j] = data.nextStates[i * f + j]
+                row[j] = data.states[i * f + j]
+                row[f + j] = data.nextStates[i * f + j]
             }
+            row[2 * f] = data.rewards[i]
+            row[2 * f + 1] = Float(bitPattern: UInt32(bitPattern: data.actions[i]))
+            row[2 * f + 2] = data.terminals[i] ? 1 : 0
+            row[2 * f + 3] = data.bootstrapFactors?[i] ?? 1
         }
+        batchRewards = .allocate(capacity: b)
+        batchRewards.initialize(repeating: 0, count: b)
+        batchFactors = .allocate(capacity: b)
+        batchFactors.initialize(repeating: 1, count: b)
+        batchActions = .allocate(capacity: b)
+        batchActions.initialize(repeating: 0, count: b)
+        batchTerminals = .allocate(capacity: b)
+        batchTerminals.initialize(repeating: false, count: b)
+        batchBootstrap = .allocate(capacity: b)
+        batchBootstrap.initialize(repeating: 0, count: b)
+        exponentials = .allocate(capacity: data.actionCount)
+        exponentials.initialize(repeating: 0, count: data.actionCount)
         allowedNext = []
         if configuration.algorithm == .bcq {
             guard let behaviour else { throw .invalidConfiguration("BCQ needs a behaviour network") }
@@ -75,6 +112,12 @@ public final class NetworkLearner {
     deinit {
         indices.deallocate()
         HugePageBuffer.deallocate(transitions)
+        batchRewards.deallocate()
+        batchFactors.deallocate()
+        batchActions.deallocate()
+        batchTerminals.deallocate()
+        batchBootstrap.deallocate()
+        exponentials.deallocate()
     }
 
     /// Allowed-action bit masks of `behaviour` (a BC network) on each state: a is
@@ -87,15 +130,16 @@ public final class NetworkLearner {
         while start < count {
             let rows = min(behaviour.capacity, count - start)
             states.withUnsafeBufferPointer { s in
-                behaviour.input.update(from: s.baseAddress! + start * featureCount, count: rows * featureCount)
+                behaviour.setInputs(from: s.baseAddress! + start * featureCount, rows: rows)
             }
             behaviour.forward(rows: rows)
+            let unit = behaviour.unitStride, next = behaviour.rowStride(width: actions)
             for r in 0..<rows {
-                let logits = behaviour.output + r * actions
+                let logits = behaviour.output + r * next
                 var top = -Float.infinity
-                for a in 0..<actions { top = max(top, logits[a]) }
+                for a in 0..<actions { top = max(top, logits[a * unit]) }
                 var mask: UInt64 = 0
-                for a in 0..<actions where logits[a] - top >= logTau { mask |= 1 << UInt64(a) }
+                for a in 0..<actions where logits[a * unit] - top >= logTau { mask |= 1 << UInt64(a) }
                 masks[start + r] = mask
             }
             start += rows
@@ -113,28 +157,43 @@ public final class NetworkLearner {
     /// One gradient step; returns the batch loss.
     @discardableResult
     public func step() -> Double {
-        let f = data.featureCount, actions = data.actionCount, b = batch
+        let f = data.featureCount, b = batch, w = rowWidth
         for r in 0..<b { indices[r] = generator.nextIndex(data.count) }
         let withNext = needsOnlineNext
         let isBC = configuration.algorithm == .behaviourCloning
+        // Touch the first and last cache line of every sampled row first: these loads are independent,
+        // so the misses overlap (the copy loop below holds too many instructions per row
+        // for the processor to look far enough ahead), and the copy then hits the cache.
+        var touched: UInt32 = 0
         for r in 0..<b {
-            let s = UnsafePointer(transitions + indices[r] &* (2 &* f)), n = s + f
-            Elementwise.copy(s, to: online.input + r &* f, count: f)
+            let row = transitions + indices[r] &* w
+            touched |= row[0].bitPattern | row[w &- 1].bitPattern
+        }
+        touchSink = touched   // so that the loads are kept
+        // Gather: sample r's s into column r of the online input, s′ into column b + r
+        // (which the target network reads too), and its reward, action, flag and bootstrap factor.
+        let input = online.input, ld = online.stride
+        for r in 0..<b {
+            let row = UnsafePointer(transitions + indices[r] &* w)
+            var cell = input + r
+            for j in 0..<f { cell.pointee = row[j]; cell += ld }
             if !isBC {
-                Elementwise.copy(n, to: target.input + r &* f, count: f)
-                if withNext { Elementwise.copy(n, to: online.input + (b &+ r) &* f, count: f) }
+                cell = input + (b &+ r)
+                for j in 0..<f { cell.pointee = row[f &+ j]; cell += ld }
             }
+            batchRewards[r] = row[2 &* f]
+            batchActions[r] = Int32(bitPattern: row[2 &* f &+ 1].bitPattern)
+            batchTerminals[r] = row[2 &* f &+ 2] != 0
+            batchFactors[r] = row[2 &* f &+ 3]
         }
         online.forward(rows: withNext ? 2 * b : b)
         var loss = 0.0
-        let grad = online.outputGradient
         if isBC {
-            loss = data.actions.withUnsafeBufferPointer { a in
-                Self.crossEntropyGradient(logits: online.output, actions: a.baseAddress!, indices: indices, rows: b,
-                                          actionCount: actions, gradient: grad)
-            }
+            loss = Self.crossEntropyGradient(logits: online.output, actions: batchActions, rows: b,
+                                             actionCount: data.actionCount, unitStride: online.unitStride,
+                                             gradient: online.outputGradient)
         } else {
-            target.forward(rows: b)
+            target.forward(rows: b, input: UnsafePointer(input + b), inputStride: ld)
             loss = tdGradient(rows: b)
         }
         online.backward(rows: b)
@@ -154,96 +213,138 @@ public final class NetworkLearner {
     }
 
     /// Softmax cross-entropy of the logged actions; writes dLoss/dLogits, returns the mean loss.
+    /// `actions[indices[r]]` is sample r's action.
     static func crossEntropyGradient(logits: UnsafeMutablePointer<Float>, actions: UnsafePointer<Int32>,
                                      indices: UnsafeMutablePointer<Int>, rows: Int, actionCount: Int,
                                      gradient: UnsafeMutablePointer<Float>) -> Double {
+        for r in 0..<rows { precondition(indices[r] >= 0) }
+        return crossEntropyGradient(logits: logits, actions: actions, actionIndex: { indices[$0] }, rows: rows,
+                                    actionCount: actionCount, rowStride: actionCount, unitStride: 1, gradient: gradient)
+    }
+
+    /// Softmax cross-entropy for logits and gradients laid out feature-major (`unitStride`
+    /// floats between the logits of one sample); `actions[r]` is sample r's action.
+    static func crossEntropyGradient(logits: UnsafeMutablePointer<Float>, actions: UnsafePointer<Int32>, rows: Int,
+                                     actionCount: Int, unitStride: Int, gradient: UnsafeMutablePointer<Float>) -> Double {
+        crossEntropyGradient(logits: logits, actions: actions, actionIndex: { $0 }, rows: rows,
+                             actionCount: actionCount, rowStride: 1, unitStride: unitStride, gradient: gradient)
+    }
+
+    @inline(__always)
+    private static func crossEntropyGradient(logits: UnsafeMutablePointer<Float>, actions: UnsafePointer<Int32>,
+                                             actionIndex: (Int) -> Int, rows: Int, actionCount: Int, rowStride: Int,
+                                             unitStride u: Int, gradient: UnsafeMutablePointer<Float>) -> Double {
         var loss = 0.0
         let inv = 1 / Float(rows)
         for r in 0..<rows {
-            let z = logits + r * actionCount, g = gradient + r * actionCount
+            let z = logits + r * rowStride, g = gradient + r * rowStride
             var top = -Float.infinity
-            for a in 0..<actionCount { top = max(top, z[a]) }
+            for a in 0..<actionCount { top = max(top, z[a * u]) }
             var sum: Float = 0
             for a in 0..<actionCount {
-                let e = LearnMath.expf(z[a] - top)
-                g[a] = e
+                let e = LearnMath.expf(z[a * u] - top)
+                g[a * u] = e
                 sum += e
             }
-            let taken = Int(actions[indices[r]])
-            loss += Double(top + LearnMath.logf(sum) - z[taken])
-            for a in 0..<actionCount { g[a] = g[a] / sum * inv }
-            g[taken] -= inv
+            let taken = Int(actions[actionIndex(r)])
+            loss += Double(top + LearnMath.logf(sum) - z[taken * u])
+            for a in 0..<actionCount { g[a * u] = g[a * u] / sum * inv }
+            g[taken * u] -= inv
         }
         return loss / Double(rows)
     }
 
     /// TD targets, Huber loss (+ CQL penalty) and dLoss/dQ for the batch in the
-    /// networks' buffers. Returns the mean loss.
+    /// networks' buffers (feature-major: Q(s_r, a) at `a·stride + r`). Returns the mean loss.
     private func tdGradient(rows b: Int) -> Double {
-        data.actions.withUnsafeBufferPointer { acts in
-            data.rewards.withUnsafeBufferPointer { rewards in
-                data.terminals.withUnsafeBufferPointer { terminals in
-                    allowedNext.withUnsafeBufferPointer { masks in
-                        tdGradient(rows: b, actionsTaken: acts, rewards: rewards, terminals: terminals, masks: masks)
-                    }
-                }
-            }
-        }
+        allowedNext.withUnsafeBufferPointer { masks in tdGradient(rows: b, masks: masks) }
     }
 
-    private func tdGradient(rows b: Int, actionsTaken: UnsafeBufferPointer<Int32>, rewards: UnsafeBufferPointer<Float>,
-                            terminals: UnsafeBufferPointer<Bool>, masks: UnsafeBufferPointer<UInt64>) -> Double {
+    private func tdGradient(rows b: Int, masks: UnsafeBufferPointer<UInt64>) -> Double {
         let actions = data.actionCount
         let gamma = Float(configuration.gamma)
         let delta = configuration.huberDelta
         let alpha = configuration.algorithm == .cql ? configuration.cqlAlpha : 0
         let inv = 1 / Float(b)
-        let q = online.output, qNext = online.output + b &* actions, qTarget = target.output
+        let ld = online.stride, tld = target.stride
+        let q = online.output, qNext = online.output + b, qTarget = target.output
         let grad = online.outputGradient
-        grad.update(repeating: 0, count: b &* actions)
-        var loss = 0.0
-        let algorithm = configuration.algorithm
-        let bootstrapFactors = data.bootstrapFactors
-        for r in 0..<b {
-            let i = indices[r]
-            let a = Int(actionsTaken[i])
-            let t = qTarget + r &* actions
-            var bootstrap: Float = 0
-            if !terminals[i] {
-                switch algorithm {
-                case .dqn, .nfq:
-                    var best = t[0]
-                    for j in 1..<actions { best = max(best, t[j]) }
-                    bootstrap = best
-                case .bcq:
-                    let mask = masks[i]
-                    let o = qNext + r &* actions
-                    var bestIndex = -1
-                    for j in 0..<actions where mask & (1 << UInt64(j)) != 0 && (bestIndex < 0 || o[j] > o[bestIndex]) { bestIndex = j }
-                    bootstrap = bestIndex >= 0 ? t[bestIndex] : 0
-                default:
-                    let o = qNext + r &* actions
-                    var bestIndex = 0
-                    for j in 1..<actions where o[j] > o[bestIndex] { bestIndex = j }
-                    bootstrap = t[bestIndex]
+        for j in 0..<actions { (grad + j &* ld).update(repeating: 0, count: b) }
+        // The bootstrap value of every sample (0 for terminals).
+        let bootstrap = batchBootstrap
+        switch configuration.algorithm {
+        case .dqn, .nfq:
+            // max_a Q_target(s′, a), sixteen samples at a time.
+            var r = 0
+            while r &+ 16 <= b {
+                var best = UnsafeRawPointer(qTarget + r).loadUnaligned(as: SIMD16<Float>.self)
+                for j in 1..<actions {
+                    let v = UnsafeRawPointer(qTarget + (j &* tld &+ r)).loadUnaligned(as: SIMD16<Float>.self)
+                    best.replace(with: v, where: v .>= best)   // max(best, v) as Swift.max defines it
                 }
+                UnsafeMutableRawPointer(bootstrap + r).storeBytes(of: best, as: SIMD16<Float>.self)
+                r &+= 16
             }
-            if let factors = bootstrapFactors { bootstrap *= factors[i] }
-            let y = rewards[i] + gamma * bootstrap
-            let row = q + r &* actions, g = grad + r &* actions
-            let d = row[a] - y
+            while r < b {
+                var best = qTarget[r]
+                for j in 1..<actions { best = max(best, qTarget[j &* tld &+ r]) }
+                bootstrap[r] = best
+                r &+= 1
+            }
+        case .bcq:
+            for r in 0..<b {
+                let mask = masks[indices[r]]
+                var bestIndex = -1
+                for j in 0..<actions where mask & (1 << UInt64(j)) != 0
+                    && (bestIndex < 0 || qNext[j &* ld &+ r] > qNext[bestIndex &* ld &+ r]) { bestIndex = j }
+                bootstrap[r] = bestIndex >= 0 ? qTarget[bestIndex &* tld &+ r] : 0
+            }
+        default:
+            // Double DQN (and CQL): Q_target(s′, argmax_a Q_online(s′, a)), first maximum
+            // on ties, sixteen samples at a time.
+            var r = 0
+            while r &+ 16 <= b {
+                var best = UnsafeRawPointer(qNext + r).loadUnaligned(as: SIMD16<Float>.self)
+                var bestIndex = SIMD16<Int32>(repeating: 0)
+                for j in 1..<actions {
+                    let v = UnsafeRawPointer(qNext + (j &* ld &+ r)).loadUnaligned(as: SIMD16<Float>.self)
+                    let better = v .> best
+                    best.replace(with: v, where: better)
+                    bestIndex.replace(with: Int32(truncatingIfNeeded: j), where: better)
+                }
+                for k in 0..<16 { bootstrap[r &+ k] = qTarget[Int(bestIndex[k]) &* tld &+ r &+ k] }
+                r &+= 16
+            }
+            while r < b {
+                var bestIndex = 0
+                for j in 1..<actions where qNext[j &* ld &+ r] > qNext[bestIndex &* ld &+ r] { bestIndex = j }
+                bootstrap[r] = qTarget[bestIndex &* tld &+ r]
+                r &+= 1
+            }
+        }
+        var loss = 0.0
+        for r in 0..<b {
+            let a = Int(batchActions[r])
+            // × the bootstrap factor (1 without per-state scaling: exact, as if not applied).
+            let y = batchRewards[r] + gamma * ((batchTerminals[r] ? 0 : bootstrap[r]) * batchFactors[r])
+            let row = q + r, g = grad + r
+            let d = row[a &* ld] - y
             let absD = abs(d)
             loss += Double(absD <= delta ? 0.5 * d * d : delta * (absD - 0.5 * delta))
-            g[a] = (absD <= delta ? d : (d > 0 ? delta : -delta)) * inv
+            g[a &* ld] = (absD <= delta ? d : (d > 0 ? delta : -delta)) * inv
             if alpha > 0 {
                 var top = -Float.infinity
-                for j in 0..<actions { top = max(top, row[j]) }
+                for j in 0..<actions { top = max(top, row[j &* ld]) }
                 var sum: Float = 0
-                for j in 0..<actions { sum += LearnMath.expf(row[j] - top) }
-                loss += Double(alpha * (top + LearnMath.logf(sum) - row[a]))
+                for j in 0..<actions {
+                    let e = LearnMath.expf(row[j &* ld] - top)
+                    exponentials[j] = e
+                    sum += e
+                }
+                loss += Double(alpha * (top + LearnMath.logf(sum) - row[a &* ld]))
                 let scale = alpha * inv / sum
-                for j in 0..<actions { g[j] += LearnMath.expf(row[j] - top) * scale }
-                g[a] -= alpha * inv
+                for j in 0..<actions { g[j &* ld] += exponentials[j] * scale }
+                g[a &* ld] -= alpha * inv
             }
         }
         return loss / Double(b)
@@ -266,49 +367,51 @@ public final class NetworkLearner {
             let rows = min(b, data.count - start)
             data.states.withUnsafeBufferPointer { s in
                 data.nextStates.withUnsafeBufferPointer { n in
-                    online.input.update(from: s.baseAddress! + start * f, count: rows * f)
-                    (online.input + rows * f).update(from: n.baseAddress! + start * f, count: rows * f)
-                    target.input.update(from: n.baseAddress! + start * f, count: rows * f)
+                    online.setInputs(from: s.baseAddress! + start * f, rows: rows, at: 0)
+                    online.setInputs(from: n.baseAddress! + start * f, rows: rows, at: rows)
                 }
             }
             online.forward(rows: 2 * rows)
-            target.forward(rows: rows)
+            target.forward(rows: rows, input: UnsafePointer(online.input + rows * online.rowStride(width: f)),
+                           inputStride: online.inputStride)
+            let u = online.unitStride, tu = target.unitStride
+            let next = online.rowStride(width: actions), targetNext = target.rowStride(width: actions)
             for r in 0..<rows {
                 let i = start + r, a = Int(data.actions[i])
-                let row = online.output + r * actions
+                let row = online.output + r * next
                 if configuration.algorithm == .behaviourCloning {
                     var top = -Float.infinity, best = 0
-                    for j in 0..<actions where row[j] > top { top = row[j]; best = j }
+                    for j in 0..<actions where row[j * u] > top { top = row[j * u]; best = j }
                     var sum = 0.0
-                    for j in 0..<actions { sum += LearnMath.exp(Double(row[j] - top)) }
-                    loss += Double(top) + LearnMath.log(sum) - Double(row[a])
+                    for j in 0..<actions { sum += LearnMath.exp(Double(row[j * u] - top)) }
+                    loss += Double(top) + LearnMath.log(sum) - Double(row[a * u])
                     td += best == a ? 1 : 0
                     continue
                 }
-                let o = online.output + (rows + r) * actions, t = target.output + r * actions
+                let o = online.output + (rows + r) * next, t = target.output + r * targetNext
                 var bootstrap: Float = 0
                 if !data.terminals[i] {
                     var pick = -1
                     for j in 0..<actions {
                         if configuration.algorithm == .bcq && masks[i] & (1 << UInt64(j)) == 0 { continue }
-                        let value = (configuration.algorithm == .dqn || configuration.algorithm == .nfq) ? t[j] : o[j]
+                        let value = (configuration.algorithm == .dqn || configuration.algorithm == .nfq) ? t[j * tu] : o[j * u]
                         let current = pick < 0 ? -Float.infinity
-                            : ((configuration.algorithm == .dqn || configuration.algorithm == .nfq) ? t[pick] : o[pick])
+                            : ((configuration.algorithm == .dqn || configuration.algorithm == .nfq) ? t[pick * tu] : o[pick * u])
                         if pick < 0 || value > current { pick = j }
                     }
-                    bootstrap = pick >= 0 ? t[pick] : 0
+                    bootstrap = pick >= 0 ? t[pick * tu] : 0
                 }
                 if let factors = data.bootstrapFactors { bootstrap *= factors[i] }
-                let d = row[a] - (data.rewards[i] + gamma * bootstrap)
+                let d = row[a * u] - (data.rewards[i] + gamma * bootstrap)
                 let absD = abs(d)
                 td += Double(absD)
                 loss += Double(absD <= delta ? 0.5 * d * d : delta * (absD - 0.5 * delta))
                 if alpha > 0 {
                     var top = -Float.infinity
-                    for j in 0..<actions { top = max(top, row[j]) }
+                    for j in 0..<actions { top = max(top, row[j * u]) }
                     var sum = 0.0
-                    for j in 0..<actions { sum += LearnMath.exp(Double(row[j] - top)) }
-                    loss += alpha * (Double(top) + LearnMath.log(sum) - Double(row[a]))
+                    for j in 0..<actions { sum += LearnMath.exp(Double(row[j * u] - top)) }
+                    loss += alpha * (Double(top) + LearnMath.log(sum) - Double(row[a * u]))
                 }
             }
             start += rows

@@ -3,28 +3,37 @@ import Testing
 @testable import CoalesceLearn
 
 @Suite struct GradientTests {
-    /// ½‖f(x) − y‖² summed over the batch, in Double, for finite differences.
+    /// ½‖f(x) − y‖² summed over the batch (targets row-major), in Double, for finite differences.
     func loss(_ net: MLP, rows: Int, targets: [Float]) -> Double {
         net.forward(rows: rows)
+        let outputs = net.shape.outputCount
         var l = 0.0
-        for i in 0..<(rows * net.shape.outputCount) {
-            let d = Double(net.output[i]) - Double(targets[i])
-            l += 0.5 * d * d
+        for r in 0..<rows {
+            for j in 0..<outputs {
+                let d = Double(net.output[r * net.rowStride(width: outputs) + j * net.unitStride]) - Double(targets[r * outputs + j])
+                l += 0.5 * d * d
+            }
         }
         return l
     }
 
-    @Test func mlpBackpropagationMatchesFiniteDifferences() {
+    @Test(arguments: [MLPLayout.rowMajor, .featureMajor])
+    func mlpBackpropagationMatchesFiniteDifferences(_ layout: MLPLayout) {
         var g = SeededGenerator(seed: 7)
         let shape = MLPShape(inputs: 4, hidden: [6, 5], outputs: 3)
-        let net = MLP(shape: shape, capacity: 3, generator: &g)
+        let net = MLP(shape: shape, capacity: 3, layout: layout, generator: &g)
         for i in 0..<shape.parameterCount where i % 7 == 0 { net.parameters[i] += 0.05 }
         let rows = 3
         let inputs = (0..<(rows * 4)).map { _ in Float(g.nextGaussian()) }
         let targets = (0..<(rows * 3)).map { _ in Float(g.nextGaussian()) }
-        net.input.update(from: inputs, count: inputs.count)
+        inputs.withUnsafeBufferPointer { net.setInputs(from: $0.baseAddress!, rows: rows) }
         _ = loss(net, rows: rows, targets: targets)
-        for i in 0..<(rows * 3) { net.outputGradient[i] = net.output[i] - targets[i] }
+        for r in 0..<rows {
+            for j in 0..<3 {
+                let at = r * net.rowStride(width: 3) + j * net.unitStride
+                net.outputGradient[at] = net.output[at] - targets[r * 3 + j]
+            }
+        }
         net.backward(rows: rows)
         let analytic = Array(UnsafeBufferPointer(start: net.gradients, count: shape.parameterCount))
         let eps: Float = 1e-3
@@ -42,6 +51,51 @@ import Testing
             #expect(error < 1e-2, "parameter \(p): analytic \(analytic[p]), numeric \(numeric)")
         }
         #expect(worst < 1e-2)
+    }
+
+    /// The feature-major layout computes the same function and the same gradients as
+    /// the row-major one (up to summation order), across several column blocks.
+    @Test func featureMajorLayoutMatchesRowMajor() {
+        var g = SeededGenerator(seed: 11)
+        let shape = MLPShape(inputs: 5, hidden: [7, 6], outputs: 4)
+        let rows = MLP.columnBlock + 37
+        var g1 = SeededGenerator(seed: 3), g2 = SeededGenerator(seed: 3)
+        let reference = MLP(shape: shape, capacity: rows, generator: &g1)
+        let net = MLP(shape: shape, capacity: rows, layout: .featureMajor, generator: &g2)
+        #expect(reference.parameterArray == net.parameterArray)
+        #expect(net.stride >= rows && net.stride % 16 == 0 && net.stride % 256 != 0)
+        for i in 0..<shape.parameterCount where i % 5 == 0 {
+            reference.parameters[i] += 0.05
+            net.parameters[i] += 0.05
+        }
+        let inputs = (0..<(rows * 5)).map { _ in Float(g.nextGaussian()) }
+        let targets = (0..<(rows * 4)).map { _ in Float(g.nextGaussian()) }
+        inputs.withUnsafeBufferPointer { reference.setInputs(from: $0.baseAddress!, rows: rows) }
+        inputs.withUnsafeBufferPointer { net.setInputs(from: $0.baseAddress!, rows: rows) }
+        #expect(net.input[2 * net.stride + 1] == inputs[1 * 5 + 2])
+        reference.forward(rows: rows)
+        net.forward(rows: rows)
+        var worstOutput: Float = 0
+        for r in 0..<rows {
+            for j in 0..<4 {
+                let a = reference.output[r * 4 + j], b = net.output[j * net.stride + r]
+                worstOutput = max(worstOutput, abs(a - b))
+                reference.outputGradient[r * 4 + j] = a - targets[r * 4 + j]
+                net.outputGradient[j * net.stride + r] = b - targets[r * 4 + j]
+            }
+        }
+        #expect(worstOutput < 1e-5)
+        reference.backward(rows: rows)
+        net.backward(rows: rows)
+        for p in 0..<shape.parameterCount {
+            #expect(abs(reference.gradients[p] - net.gradients[p]) <= 1e-4 * max(1, abs(reference.gradients[p])), "parameter \(p)")
+        }
+        // Reading the input from another buffer (as the target network reads the online one's s′ half).
+        let other = MLP(shape: shape, capacity: rows, layout: .featureMajor, generator: &g)
+        other.copyParameters(from: net)
+        other.forward(rows: rows, input: UnsafePointer(net.input), inputStride: net.inputStride)
+        net.forward(rows: rows)
+        for j in 0..<4 { for r in 0..<rows { #expect(other.output[j * other.stride + r] == net.output[j * net.stride + r]) } }
     }
 
     @Test func crossEntropyGradientMatchesFiniteDifferences() {
@@ -78,6 +132,24 @@ import Testing
             let numeric = (ce(up) - ce(down)) / 2e-3
             #expect(abs(numeric - Double(gradient[i])) < 1e-3, "logit \(i)")
         }
+    }
+
+    @Test func featureMajorCrossEntropyMatchesRowMajor() {
+        let actions: [Int32] = [2, 0, 3]
+        let logits: [Float] = [0.3, -1.2, 0.8, 0.1, 2.0, -0.5, 0.0, 0.7, -0.3, 0.4, 1.1, 1.5]
+        let indices = UnsafeMutablePointer<Int>.allocate(capacity: 3)
+        defer { indices.deallocate() }
+        for r in 0..<3 { indices[r] = r }
+        var rowMajor = logits, gradient = [Float](repeating: 0, count: 12)
+        // Unit-major with a stride of 5: logit a of sample r at a·5 + r.
+        var unitMajor = [Float](repeating: 0, count: 20), unitGradient = [Float](repeating: 0, count: 20)
+        for r in 0..<3 { for a in 0..<4 { unitMajor[a * 5 + r] = logits[r * 4 + a] } }
+        let l1 = NetworkLearner.crossEntropyGradient(logits: &rowMajor, actions: actions, indices: indices, rows: 3,
+                                                     actionCount: 4, gradient: &gradient)
+        let l2 = NetworkLearner.crossEntropyGradient(logits: &unitMajor, actions: actions, rows: 3, actionCount: 4,
+                                                     unitStride: 5, gradient: &unitGradient)
+        #expect(l1 == l2)
+        for r in 0..<3 { for a in 0..<4 { #expect(gradient[r * 4 + a] == unitGradient[a * 5 + r]) } }
     }
 
     @Test func adamWithClippingMovesAgainstTheGradient() {

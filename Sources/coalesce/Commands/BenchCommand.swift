@@ -15,9 +15,9 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure simulator, dataset, trainer, inference, host sampling and agent speed.",
-        discussion: "Sections: sim, dataset, learn, host, agent (all by default). host and agent read --interface (default eth0) and never change it: the agent runs with --dry-run.")
+        discussion: "Sections: sim, dataset, learn, host, agent (all by default), and dqn (only the Double DQN figure of learn, for profiling: --dqn-steps steps after a warm-up). host and agent read --interface (default eth0) and never change it: the agent runs with --dry-run.")
 
-    @Option(name: .long, help: "Which benchmarks: all, or a comma-separated list of sim, dataset, learn, host, agent.")
+    @Option(name: .long, help: "Which benchmarks: all, or a comma-separated list of sim, dataset, learn, host, agent, dqn.")
     var only: String = "all"
 
     @Option(name: .long, help: "Simulated seconds for the simulator benchmark.")
@@ -28,6 +28,9 @@ struct BenchCommand: ParsableCommand {
 
     @Option(name: .long, help: "Seconds the agent runs at 10 Hz for its CPU and RSS figures.")
     var agentSeconds: Double = 20
+
+    @Option(name: .long, help: "Gradient steps measured by the dqn section (e.g. under valgrind: the difference of two runs gives the cost of a step).")
+    var dqnSteps: Int = 2000
 
     func run() throws {
         let selected = Set(only.split(separator: ",").map(String.init))
@@ -49,6 +52,12 @@ struct BenchCommand: ParsableCommand {
                 let target = f.target.map { (f.higherIsBetter ? "≥ " : "< ") + Format.si($0) + " " + f.unit } ?? "-"
                 t.add([f.name, "\(Format.si(f.value)) \(f.unit)", target])
             }
+            t.add(["(BLAS)", LearnBenchmark.environment, ""])
+        }
+        if selected.contains("dqn") {
+            let stepsPerSecond = LearnBenchmark.doubleDQNStepsPerSecond(steps: max(1, dqnSteps))
+            t.add(["double-dqn gradient steps (12-64-64-16, batch 256, 1 thread), \(dqnSteps) steps",
+                   "\(Format.si(stepsPerSecond)) steps/s", "≥ 4000 steps/s"])
             t.add(["(BLAS)", LearnBenchmark.environment, ""])
         }
         if wants("host") {
