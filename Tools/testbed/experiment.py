@@ -247,16 +247,7 @@ def main():
     server = None
     try:
         serial = Serial(a.socket, a.log, a.qemu_pid)
-        deadline = time.time() + 120
-        while not serial.wait_for(r"__RDY", 0, 1.0):
-            if time.time() > deadline:
-                raise Fail("the guest shell did not answer within 120 s")
-            try:
-                os.kill(a.qemu_pid, 0)
-            except ProcessLookupError:
-                raise Fail("QEMU exited during boot")
-            serial.send('echo "__R""DY"\n')
-        serial.run("stty -echo")
+        gd.wait_for_shell(serial, a.qemu_pid)
         timings["boot"] = time.time() - a.boot_start
         _, banner = serial.run("uname -r; ethtool -i eth0 | head -2; ethtool -c eth0 | grep '^rx-usecs'")
         meta["guest"] = " ".join(banner.split())

@@ -123,6 +123,20 @@ class Load(threading.Thread):
         s.close()
 
 
+def wait_for_shell(serial, qemu_pid, timeout=120):
+    """Pokes the console until the guest's shell answers, then turns echo off."""
+    deadline = time.time() + timeout
+    while not serial.wait_for(r"__RDY", 0, 1.0):
+        if time.time() > deadline:
+            raise Fail(f"the guest shell did not answer within {timeout} s")
+        try:
+            os.kill(qemu_pid, 0)
+        except ProcessLookupError:
+            raise Fail("QEMU exited during boot")
+        serial.send('echo "__R""DY"\n')
+    serial.run("stty -echo")
+
+
 def rx_usecs(serial):
     rc, out = serial.run("ethtool -c eth0 | awk '/^rx-usecs:/ {print \"RXU\", $2}'")
     m = re.search(r"RXU (\d+)", out)
@@ -191,17 +205,7 @@ def main():
     load = None
     try:
         serial = Serial(a.socket, a.log, a.qemu_pid)
-        # Boot: poke the console until the shell answers.
-        deadline = time.time() + 120
-        while not serial.wait_for(r"__RDY", 0, 1.0):
-            if time.time() > deadline:
-                raise Fail("the guest shell did not answer within 120 s")
-            try:
-                os.kill(a.qemu_pid, 0)
-            except ProcessLookupError:
-                raise Fail("QEMU exited during boot")
-            serial.send('echo "__R""DY"\n')
-        serial.run("stty -echo")
+        wait_for_shell(serial, a.qemu_pid)
         timings["boot"] = time.time() - a.boot_start
         _, banner = serial.run("uname -r; ethtool -i eth0 | head -1")
         banner = " ".join(w for w in banner.split() if w not in ("/", "#"))
