@@ -308,15 +308,9 @@ struct SimEngine {
             let flows = open[i].flowCount
             let flow = flows == 1 ? 0 : UInt32(truncatingIfNeeded: rng.next() % UInt64(flows))
             let p = Packet(origin: t - dmaNs, size: size, source: UInt16(open[i].source), flow: flow)
-            if open[i].mode == .poisson && !open[i].thinning {
-                // Fast path: homogeneous Poisson, next gap inline.
-                let gap = ziggurat.next(&rng) * open[i].meanGapNs
-                open[i].nextTime = t &+ UInt64(gap + 0.5) &+ 1
-                open[i].rng = rng
-            } else {
-                open[i].rng = rng
-                open[i].advanceRandom(from: t, schedule: schedule)
-            }
+            // Homogeneous Poisson sources never come here: `runUntil` runs them in `burstPoisson`.
+            open[i].rng = rng
+            open[i].advanceRandom(from: t, schedule: schedule)
             arriveAtNIC(p)
         case .trace:
             let tr = open[i].trace!

@@ -44,8 +44,7 @@ struct CompareCommand: ParsableCommand {
 
     @OptionGroup var objectiveOption: ObjectiveOption
 
-    @Option(name: .long, help: "Run learned (model:) policies behind the guard's overload rule, as coalesce-agent does: while CPU busy ≥ this fraction and packets drop, moves to less interrupt moderation are held back (default: off, the raw policy).")
-    var overloadGuard: Double?
+    @OptionGroup var overloadGuardOption: OverloadGuardOption
 
     @Option(name: .long, help: "Parallel simulations (default: all cores).")
     var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
@@ -91,7 +90,6 @@ struct CompareCommand: ParsableCommand {
         let objective = try objectiveOption.resolve()
         if !data.isEmpty { return try runOffline(objective) }
         if let interface { return try runLive(interface, objective) }
-        if let g = overloadGuard, !(g > 0 && g <= 1) { throw ValidationError("--overload-guard must be a CPU fraction in (0, 1]") }
         let list = try ScenarioList.resolve(scenarios)
         var specs = try PolicyList.parse(PolicyList.split(policies).filter { $0 != "static-grid" }.joined(separator: ","))
         let grid = PolicyList.split(policies).contains("static-grid")
@@ -100,7 +98,7 @@ struct CompareCommand: ParsableCommand {
         if let b = baselineSpec, !specs.contains(b) { specs.append(b) }
         let comparison = LabComparison(
             scenarios: list, policies: specs, seeds: (0..<seeds).map { firstSeed + UInt64($0) },
-            runner: LabRunner(objective: objective, durationS: duration, intervalMs: nil, overloadGuardCPU: overloadGuard), jobs: jobs,
+            runner: LabRunner(objective: objective, durationS: duration, intervalMs: nil, overloadGuardCPU: overloadGuardOption.overloadGuard), jobs: jobs,
             title: "Coalesce comparison (\(objective.name) objective)", baseline: baselineSpec?.description)
         let input = try ComparisonRunner.run(comparison, grid: grid, label: "compare")
         try ComparisonRunner.write(input, json: json, report: report)

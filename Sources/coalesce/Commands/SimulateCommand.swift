@@ -15,6 +15,16 @@ struct ObjectiveOption: ParsableArguments {
     }
 }
 
+/// `--overload-guard`, shared by the lab commands that run learned policies.
+struct OverloadGuardOption: ParsableArguments {
+    @Option(name: .long, help: "Run learned (model:) policies behind the guard's overload rule, as coalesce-agent does: while CPU busy ≥ this fraction and packets drop, moves to less interrupt moderation are held back (default: off, the raw policy).")
+    var overloadGuard: Double?
+
+    func validate() throws {
+        if let g = overloadGuard, !(g > 0 && g <= 1) { throw ValidationError("--overload-guard must be a CPU fraction in (0, 1]") }
+    }
+}
+
 /// `coalesce simulate`: one policy on one scenario in the lab.
 struct SimulateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -32,8 +42,7 @@ struct SimulateCommand: ParsableCommand {
     @Option(name: .long, help: "The policy spec.")
     var policy: String
 
-    @Option(name: .long, help: "Run learned (model:) policies behind the guard's overload rule, as coalesce-agent does: while CPU busy ≥ this fraction and packets drop, moves to less interrupt moderation are held back (default: off, the raw policy).")
-    var overloadGuard: Double?
+    @OptionGroup var overloadGuardOption: OverloadGuardOption
 
     @Option(name: .long, help: "Random seed (traffic and exploration).")
     var seed: UInt64 = 1
@@ -63,8 +72,8 @@ struct SimulateCommand: ParsableCommand {
                 "the model's action space has \(base.layerCount) layer(s); scenario '\(scenario.name)' has \(scenario.layerCount)")
         }
         let space = try base.extended(with: try spec.requiredSettings(in: base))
-        if let g = overloadGuard, !(g > 0 && g <= 1) { throw ValidationError("--overload-guard must be a CPU fraction in (0, 1]") }
-        let runner = LabRunner(objective: objective, durationS: duration, intervalMs: interval, overloadGuardCPU: overloadGuard)
+        let runner = LabRunner(objective: objective, durationS: duration, intervalMs: interval,
+                               overloadGuardCPU: overloadGuardOption.overloadGuard)
         let writer = try record.map { path in
             try DatasetWriter(path: path, header: DatasetHeader(
                 target: "sim:\(scenario.name)", scenario: scenario.name, seed: seed,

@@ -165,7 +165,7 @@ struct LabComparison {
         let steps = stepRewards.map(\.count).min() ?? 0
         guard steps > 0 else { return .nan }
         var total = 0.0
-        for t in 0..<steps { total += stepRewards.map { $0[t] }.max()! }
+        for t in 0..<steps { total += stepRewards.lazy.map { $0[t] }.max()! }
         return total / Double(steps)
     }
 
