@@ -23,19 +23,15 @@ enum NumberText {
     static func decimals(for values: [Double], significant: Int = 3) -> Int {
         let m = values.filter(\.isFinite).map(abs).max() ?? 0
         guard m > 0 else { return 0 }
-        var magnitude = 0  // floor(log10(m)) without Foundation
-        var v = m
-        while v >= 10 { v /= 10; magnitude += 1 }
-        while v < 1 { v *= 10; magnitude -= 1 }
-        return max(0, min(5, significant - 1 - magnitude))
+        return max(0, min(5, significant - 1 - ChartMath.decade(m)))
     }
 
     /// `x` with about three significant digits.
     static func short(_ x: Double) -> String { fixed(x, decimals(for: [x])) }
 
     /// "mean [lo, hi]" with a shared number of decimals; one seed gives "mean (1 seed)".
-    static func estimate(_ e: Estimate, scale: Double = 1) -> String {
-        let values = [e.mean * scale, e.ci.lower * scale, e.ci.upper * scale]
+    static func estimate(_ e: Estimate) -> String {
+        let values = [e.mean, e.ci.lower, e.ci.upper]
         let d = decimals(for: values)
         let point = fixed(values[0], d)
         if e.ci.isDegenerate { return point + " (1 seed)" }
@@ -52,13 +48,6 @@ enum NumberText {
         return f(e.mean) + "<br><span class=\"ci\">[\(f(e.ci.lower)), \(f(e.ci.upper))]</span>"
     }
 
-    /// "[lo, hi]" only (or "1 seed, no CI").
-    static func interval(_ e: Estimate, scale: Double = 1) -> String {
-        if e.ci.isDegenerate { return "1 seed, no CI" }
-        let d = decimals(for: [e.mean * scale, e.ci.lower * scale, e.ci.upper * scale])
-        return "[\(fixed(e.ci.lower * scale, d)), \(fixed(e.ci.upper * scale, d))]"
-    }
-
     /// A signed difference: "+1.2", "−0.40", "0".
     static func signed(_ x: Double, _ decimals: Int) -> String {
         let t = fixed(x, decimals)
@@ -67,8 +56,8 @@ enum NumberText {
     }
 
     /// "Δ [lo, hi]" with signs.
-    static func signedEstimate(_ e: Estimate, scale: Double = 1) -> String {
-        let values = [e.mean * scale, e.ci.lower * scale, e.ci.upper * scale]
+    static func signedEstimate(_ e: Estimate) -> String {
+        let values = [e.mean, e.ci.lower, e.ci.upper]
         let d = decimals(for: values, significant: 2)
         let point = signed(values[0], d)
         if e.ci.isDegenerate { return point + " (1 seed)" }

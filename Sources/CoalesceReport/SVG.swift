@@ -173,13 +173,11 @@ struct SVGCanvas {
         raw("<line x1=\"\(Self.n(a.x))\" y1=\"\(Self.n(a.y))\" x2=\"\(Self.n(b.x))\" y2=\"\(Self.n(b.y))\" stroke=\"\(stroke)\" stroke-width=\"\(width)\"\(d)/>")
     }
 
-    mutating func polyline(_ points: [Point], stroke: String, width: Double = 1.5, dash: String? = nil,
-                           fill: String = "none", opacity: Double = 1) {
+    mutating func polyline(_ points: [Point], stroke: String, width: Double = 1.5, dash: String? = nil) {
         guard points.count > 1 else { return }
         let d = dash.map { " stroke-dasharray=\"\($0)\"" } ?? ""
-        let o = opacity < 1 ? " opacity=\"\(NumberText.fixed(opacity, 2))\"" : ""
         let list = points.map { "\(Self.n($0.x)),\(Self.n($0.y))" }.joined(separator: " ")
-        raw("<polyline points=\"\(list)\" fill=\"\(fill)\" stroke=\"\(stroke)\" stroke-width=\"\(width)\" stroke-linejoin=\"round\"\(d)\(o)/>")
+        raw("<polyline points=\"\(list)\" fill=\"none\" stroke=\"\(stroke)\" stroke-width=\"\(width)\" stroke-linejoin=\"round\"\(d)/>")
     }
 
     mutating func polygon(_ points: [Point], fill: String, opacity: Double = 1) {
@@ -234,19 +232,18 @@ struct SVGCanvas {
     enum Anchor: String { case start, middle, end }
 
     mutating func text(_ s: String, at p: Point, size: Double = 12, anchor: Anchor = .start, fill: String = "#222",
-                       weight: String? = nil, rotate: Double? = nil, baseline: String? = nil) {
+                       weight: String? = nil, rotate: Double? = nil) {
         var attrs = "x=\"\(Self.n(p.x))\" y=\"\(Self.n(p.y))\" font-size=\"\(Self.n(size))\" text-anchor=\"\(anchor.rawValue)\" fill=\"\(fill)\""
         if let weight { attrs += " font-weight=\"\(weight)\"" }
-        if let baseline { attrs += " dominant-baseline=\"\(baseline)\"" }
         if let rotate { attrs += " transform=\"rotate(\(Self.n(rotate)) \(Self.n(p.x)) \(Self.n(p.y)))\"" }
         raw("<text \(attrs)>\(Escape.html(s))</text>")
     }
 
     /// Axes with ticks, grid lines, tick labels and axis titles around `plot`.
     mutating func axes(_ plot: PlotRect, x: AxisScale, y: AxisScale, xTitle: String, yTitle: String,
-                       xTicks: [Double]? = nil, yTicks: [Double]? = nil, xTickLabels: Bool = true) {
+                       yTicks: [Double]? = nil, xTickLabels: Bool = true) {
         rect(x: plot.x, y: plot.y, width: plot.width, height: plot.height, fill: "#fcfcfc", stroke: "#999")
-        for v in xTicks ?? x.ticks() {
+        for v in x.ticks() {
             let px = x.position(v)
             guard px >= plot.x - 0.5, px <= plot.right + 0.5 else { continue }
             line(Point(x: px, y: plot.y), Point(x: px, y: plot.bottom), stroke: "#e4e4e4")

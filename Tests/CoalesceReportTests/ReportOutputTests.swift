@@ -222,9 +222,9 @@ struct TextSummaryTests {
         #expect(abs((oracle["reward_mean"] as! Double) + 0.8) < 1e-9)
         let h = try #require(oracle["headroom_vs_best_static"] as? [String: Any])
         #expect(abs((h["reward"] as! Double) - 0.5 / 3) < 1e-9)
-        #expect(report.textSummary().contains("oracle headroom"))
+        #expect(report.textSummary().contains("oracle headroom:"), "the footnote that explains the column")
         #expect(report.textSummary().contains("+0.17"))
-        #expect(report.html().contains("Oracle headroom"))
+        #expect(report.html().contains("<p class=\"oracle\"><strong>Oracle headroom:</strong>"), "the sentence under the scenario's table")
     }
 
     @Test func withoutAnOracleTheKeyIsNullAndTheTextSaysNothing() throws {

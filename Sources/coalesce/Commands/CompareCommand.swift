@@ -91,8 +91,9 @@ struct CompareCommand: ParsableCommand {
         if !data.isEmpty { return try runOffline(objective) }
         if let interface { return try runLive(interface, objective) }
         let list = try ScenarioList.resolve(scenarios)
-        var specs = try PolicyList.parse(PolicyList.split(policies).filter { $0 != "static-grid" }.joined(separator: ","))
-        let grid = PolicyList.split(policies).contains("static-grid")
+        let items = PolicyList.split(policies)
+        var specs = try items.filter { $0 != "static-grid" }.map { try PolicySpec.parse($0) }
+        let grid = items.contains("static-grid")
         if specs.isEmpty && !grid { throw ValidationError("--policies names no policy") }
         let baselineSpec = try baseline.map { try PolicySpec.parse($0) }
         if let b = baselineSpec, !specs.contains(b) { specs.append(b) }
@@ -140,18 +141,15 @@ enum ComparisonRunner {
         return input
     }
 
-    @discardableResult
-    static func write(_ input: ComparisonInput, json: String?, report: String?, printSummary: Bool = true) throws -> ComparisonReport {
+    /// Writes the JSON and the report (when asked) and prints the text summary and findings.
+    static func write(_ input: ComparisonInput, json: String?, report: String?) throws {
         let r = try ComparisonReport(input)
         if let path = json { try Data(r.json()).write(to: URL(fileURLWithPath: path)) }
         if let path = report { try Data(r.html().utf8).write(to: URL(fileURLWithPath: path)) }
-        if printSummary {
-            print(r.textSummary())
-            for f in r.findings { print("finding: \(f)") }
-            if let path = json { print("json: \(path)") }
-            if let path = report { print("report: \(path)") }
-        }
-        return r
+        print(r.textSummary())
+        for f in r.findings { print("finding: \(f)") }
+        if let path = json { print("json: \(path)") }
+        if let path = report { print("report: \(path)") }
     }
 }
 

@@ -13,8 +13,6 @@ struct LabComparison {
     var jobs: Int
     var title: String
     var baseline: String?
-    /// Run the bare-metal twin of virtualized scenarios (issue #6, the virtualization question).
-    var bareMetalReference = true
 
     /// Quantiles at which latency CDFs are drawn.
     static let cdfQuantiles: [Double] = [0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 0.9999]
@@ -84,13 +82,14 @@ struct LabComparison {
                 }
             }
         }
-        let twins: [Int: Scenario] = bareMetalReference ? Dictionary(uniqueKeysWithValues: scenarios.enumerated().compactMap { i, s in
+        // The bare-metal twin of each virtualized scenario (issue #6, the virtualization question).
+        let twins: [Int: Scenario] = Dictionary(uniqueKeysWithValues: scenarios.enumerated().compactMap { i, s in
             guard s.virtualization != nil else { return nil }
             var bare = s
             bare.virtualization = nil
             bare.name = s.name + "@bare-metal"
             return (i, bare)
-        }) : [:]
+        })
         let results = Mutex<[Int: Outcome]>([:])
         let twinResults = Mutex<[Int: [LabResult]]>([:])
         let scenarios = self.scenarios, seeds = self.seeds, runner = self.runner
