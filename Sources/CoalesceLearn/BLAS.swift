@@ -1,4 +1,5 @@
 import CBLAS
+import CoalesceCore
 
 /// Thin wrappers over the OpenBLAS routines the trainer uses (single precision,
 /// row-major). Callers pass raw pointers into buffers they own and preallocate,
@@ -72,8 +73,9 @@ extension BLAS {
     public static func betterCoreType() -> String? {
         let generic: Set<String> = ["Prescott", "Core2", "Penryn", "Dunnington", "Nehalem", "Katmai", "Coppermine", "Northwood"]
         guard generic.contains(coreName) else { return nil }
-        guard let info = try? String(contentsOfProcFile: "/proc/cpuinfo"),
-              let flagsLine = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return nil }
+        guard let bytes = try? FileBytes.read("/proc/cpuinfo"),
+              let flagsLine = String(decoding: bytes, as: UTF8.self).split(separator: "\n")
+                .first(where: { $0.hasPrefix("flags") }) else { return nil }
         let flags = Set(flagsLine.split(separator: " ").map(String.init))
         if flags.contains("avx512f") && flags.contains("avx512bw") && flags.contains("avx512vl") { return "SkylakeX" }
         if flags.contains("avx2") && flags.contains("fma") { return "Haswell" }
@@ -95,22 +97,5 @@ extension BLAS {
         execv("/proc/self/exe", &argv)
         // execv only returns on failure: carry on with the slower kernel.
         for p in argv { free(p) }
-    }
-}
-
-extension String {
-    /// Reads a small text file such as /proc/cpuinfo (whose size stat reports as 0).
-    init(contentsOfProcFile path: String) throws {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw LearnError.invalidData("cannot open \(path)") }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n <= 0 { break }
-            bytes += chunk[0..<n]
-        }
-        self = String(decoding: bytes, as: UTF8.self)
     }
 }

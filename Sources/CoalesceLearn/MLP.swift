@@ -453,10 +453,4 @@ enum Elementwise {
         while i < count { total += x[i]; i &+= 1 }
         return total
     }
-
-    /// Copies `count` floats (short rows: cheaper than a memmove call).
-    @inline(__always)
-    static func copy(_ x: UnsafePointer<Float>, to y: UnsafeMutablePointer<Float>, count: Int) {
-        for j in 0..<count { y[j] = x[j] }
-    }
 }

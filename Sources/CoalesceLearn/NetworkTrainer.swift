@@ -200,9 +200,12 @@ public final class NetworkLearner {
         optimizer.step(online)
         if let averaged, let tau = configuration.weightAveraging { averaged.blendParameters(from: online, tau: tau) }
         steps += 1
-        switch configuration.targetUpdate {
-        case .hard(let every): if configuration.algorithm != .nfq && steps % every == 0 { target.copyParameters(from: online) }
-        case .polyak(let tau): if configuration.algorithm != .nfq { target.blendParameters(from: online, tau: tau) }
+        // Behaviour cloning never reads the target network (BCQ's first phase).
+        if !isBC {
+            switch configuration.targetUpdate {
+            case .hard(let every): if configuration.algorithm != .nfq && steps % every == 0 { target.copyParameters(from: online) }
+            case .polyak(let tau): if configuration.algorithm != .nfq { target.blendParameters(from: online, tau: tau) }
+            }
         }
         return loss
     }

@@ -64,11 +64,13 @@ public struct OfflineDataset: Sendable {
             s += states[(i * featureCount)..<((i + 1) * featureCount)]
             ns += nextStates[(i * featureCount)..<((i + 1) * featureCount)]
         }
-        return try! OfflineDataset(
+        var subset = try! OfflineDataset(
             featureCount: featureCount, actionCount: actionCount, states: s, nextStates: ns,
             actions: indices.map { actions[$0] }, rewards: indices.map { rewards[$0] },
             terminals: indices.map { terminals[$0] }, behaviourProbabilities: behaviourProbabilities.map { p in indices.map { p[$0] } },
             episodes: indices.map { episodes[$0] })
+        subset.bootstrapFactors = bootstrapFactors.map { f in indices.map { f[$0] } }
+        return subset
     }
 
     /// Appends another dataset's rows (episode ids are offset so they stay distinct).
@@ -77,6 +79,11 @@ public struct OfflineDataset: Sendable {
             throw .invalidData("cannot merge datasets with \(featureCount)/\(actionCount) and \(other.featureCount)/\(other.actionCount) features/actions")
         }
         let offset = (episodes.max() ?? -1) + 1 - (other.episodes.min() ?? 0)
+        if bootstrapFactors != nil || other.bootstrapFactors != nil {
+            // Rows without factors bootstrap with factor 1.
+            bootstrapFactors = (bootstrapFactors ?? Array(repeating: 1, count: count))
+                + (other.bootstrapFactors ?? Array(repeating: 1, count: other.count))
+        }
         states += other.states
         nextStates += other.nextStates
         actions += other.actions

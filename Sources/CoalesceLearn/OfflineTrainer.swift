@@ -66,19 +66,20 @@ public enum OfflineTrainer {
         try configuration.validate()
         guard rawTraining.count > 0 else { throw .invalidData("no training transitions") }
         let normalisation = rawTraining.featureNormalisation()
+        let normalisedTraining = rawTraining.normalised(normalisation)
+        let normalisedValidation = rawValidation.normalised(normalisation)
         let rewardScale: Double
         let training: OfflineDataset, validation: OfflineDataset
         if configuration.rewardNormalisation == .perState {
             // Q-values come out in units of each state's own scale (docs/training.md).
             rewardScale = 1
-            let normalisedTraining = rawTraining.normalised(normalisation)
             let scale = StateRewardScale(learningFrom: normalisedTraining, floorQuantile: configuration.stateScaleFloorQuantile)
             training = normalisedTraining.scaledPerState(by: scale.scale(of:))
-            validation = rawValidation.normalised(normalisation).scaledPerState(by: scale.scale(of:))
+            validation = normalisedValidation.scaledPerState(by: scale.scale(of:))
         } else {
             rewardScale = rawTraining.rewardScale
-            training = rawTraining.normalised(normalisation).scaled(by: Float(1 / rewardScale))
-            validation = rawValidation.normalised(normalisation).scaled(by: Float(1 / rewardScale))
+            training = normalisedTraining.scaled(by: Float(1 / rewardScale))
+            validation = normalisedValidation.scaled(by: Float(1 / rewardScale))
         }
         var result = TrainingResult(
             configuration: configuration, kind: .mlp, normalisation: normalisation, rewardScale: rewardScale,

@@ -4,7 +4,7 @@ import CoalesceCore
 /// training rows in the state's cell of a quantile discretisation (the Q-table's, at most
 /// 256 cells, 4 bins per feature), never below a floor (a low quantile of |r|). Cells no
 /// training row reached take the mean |r| of all rows. Used by
-/// `--reward-normalisation state-cell`: because σ depends on s only,
+/// `--reward-normalisation state`: because σ depends on s only,
 /// E[r/σ(s) | s, a] = E[r | s, a]/σ(s) and the greedy action is exactly preserved.
 public struct StateRewardScale: Sendable {
     public let discretisation: StateDiscretisation

@@ -35,7 +35,7 @@ struct BenchCommand: ParsableCommand {
     func run() throws {
         let selected = Set(only.split(separator: ",").map(String.init))
         func wants(_ name: String) -> Bool { selected.contains("all") || selected.contains(name) }
-        if CommandLine.arguments.dropFirst().first == "bench" { BLAS.reexecWithMatchingKernelIfNeeded() }
+        Self.reexecForBLASKernelIfTopLevel()
         var t = TextTable(["benchmark", "figure", "target"])
         if wants("sim") {
             let r = SimBenchmark.measure(simulatedSeconds: simSeconds)

@@ -46,7 +46,7 @@ struct DemoCommand: ParsableCommand {
     func run() throws {
         // OpenBLAS picks its kernels when loaded: on VMs that report a generic CPU it takes
         // the slow Prescott ones unless OPENBLAS_CORETYPE is set, so set it (re-exec) first.
-        if CommandLine.arguments.dropFirst().first == "demo" { BLAS.reexecWithMatchingKernelIfNeeded() }
+        Self.reexecForBLASKernelIfTopLevel()
         let started = Terminal.monotonicSeconds()
         let objectiveValue = try ObjectiveOption.parse(["--objective", objective]).resolve()
         let fm = FileManager.default
@@ -88,7 +88,7 @@ struct DemoCommand: ParsableCommand {
             let files = recordJobs.filter { $0.0.layerCount == layers }.map(\.2)
             let name = layers == 1 ? "bare-metal" : "virtualized"
             let path = "\(out)/models/\(name)-\(objectiveValue.name).model"
-            var train = try TrainCommand.parse(["--data"] + files + [
+            let train = try TrainCommand.parse(["--data"] + files + [
                 "--algorithm", algorithm, "--objective", objective, "--out", path, "--seed", "1", "--created-at", "0"])
             try train.run()
             models.append(path)

@@ -50,11 +50,7 @@ struct EvaluateCommand: ParsableCommand {
     }
 
     func run() throws {
-        // Re-executing is only safe before any work: only when this command is the process's
-        // own command (not when `demo` runs it as a step).
-        if CommandLine.arguments.dropFirst().first == Self.configuration.commandName {
-            BLAS.reexecWithMatchingKernelIfNeeded()
-        }
+        Self.reexecForBLASKernelIfTopLevel()
         BLAS.setThreadCount(threads)
         let file = try ModelFile.decode(try ModelStore.readBytes(model), source: model)
         let objective = try self.objective.map(TrainCommand.resolveObjective) ?? file.metadata.objective

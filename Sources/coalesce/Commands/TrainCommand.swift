@@ -98,6 +98,9 @@ struct TrainCommand: ParsableCommand {
         }
         guard TargetUpdate(parsing: targetUpdate) != nil else { throw ValidationError("--target-update must be hard:STEPS or polyak:TAU") }
         guard hiddenSizes != nil else { throw ValidationError("--hidden must be positive integers separated by commas, e.g. 64,64") }
+        guard RewardNormalisation(rawValue: rewardNormalisation) != nil else {
+            throw ValidationError("--reward-normalisation must be one of \(RewardNormalisation.allCases.map(\.rawValue).joined(separator: ", ")), not '\(rewardNormalisation)'")
+        }
     }
 
     var hiddenSizes: [Int]? {
@@ -107,11 +110,7 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
-        // Re-executing is only safe before any work: only when this command is the process's
-        // own command (not when `demo` runs it as a step).
-        if CommandLine.arguments.dropFirst().first == Self.configuration.commandName {
-            BLAS.reexecWithMatchingKernelIfNeeded()
-        }
+        Self.reexecForBLASKernelIfTopLevel()
         BLAS.setThreadCount(threads)
         let objective = try Self.resolveObjective(objective)
         var datasets: [Dataset] = []
@@ -133,10 +132,7 @@ struct TrainCommand: ParsableCommand {
         c.bcqThreshold = bcqThreshold
         c.targetUpdate = TargetUpdate(parsing: targetUpdate)!
         c.huberDelta = huberDelta
-        guard let normalisation = RewardNormalisation(rawValue: rewardNormalisation) else {
-            throw ValidationError("--reward-normalisation must be one of \(RewardNormalisation.allCases.map(\.rawValue).joined(separator: ", ")), not '\(rewardNormalisation)'")
-        }
-        c.rewardNormalisation = normalisation
+        c.rewardNormalisation = RewardNormalisation(rawValue: rewardNormalisation)!
         c.weightAveraging = averageWeights > 0 ? averageWeights : nil
         c.patience = patience
         c.seed = seed
