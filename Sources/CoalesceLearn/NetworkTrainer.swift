@@ -263,17 +263,16 @@ public final class NetworkLearner {
         allowedNext.withUnsafeBufferPointer { masks in tdGradient(rows: b, masks: masks) }
     }
 
-    private func tdGradient(rows b: Int, masks: UnsafeBufferPointer<UInt64>) -> Double {
+    /// The bootstrap value of each of the `b` samples in the networks' buffers (online
+    /// Q(s′) in columns b..<2b, target Q(s′) in columns 0..<b), into `batchBootstrap`:
+    /// max_a Q_target for DQN/NFQ; Q_target at argmax_a Q_online for Double DQN and CQL,
+    /// and for BCQ over the actions `mask(r)` allows (0 when none). Terminals are the
+    /// caller's business. Shared by the training step and validation.
+    @inline(__always)
+    private func selectBootstrap(rows b: Int, mask: (Int) -> UInt64) {
         let actions = data.actionCount
-        let gamma = Float(configuration.gamma)
-        let delta = configuration.huberDelta
-        let alpha = configuration.algorithm == .cql ? configuration.cqlAlpha : 0
-        let inv = 1 / Float(b)
         let ld = online.stride, tld = target.stride
-        let q = online.output, qNext = online.output + b, qTarget = target.output
-        let grad = online.outputGradient
-        for j in 0..<actions { (grad + j &* ld).update(repeating: 0, count: b) }
-        // The bootstrap value of every sample (0 for terminals).
+        let qNext = online.output + b, qTarget = target.output
         let bootstrap = batchBootstrap
         switch configuration.algorithm {
         case .dqn, .nfq:
@@ -296,7 +295,7 @@ public final class NetworkLearner {
             }
         case .bcq:
             for r in 0..<b {
-                let mask = masks[indices[r]]
+                let mask = mask(r)
                 var bestIndex = -1
                 for j in 0..<actions where mask & (1 << UInt64(j)) != 0
                     && (bestIndex < 0 || qNext[j &* ld &+ r] > qNext[bestIndex &* ld &+ r]) { bestIndex = j }
@@ -325,6 +324,20 @@ public final class NetworkLearner {
                 r &+= 1
             }
         }
+    }
+
+    private func tdGradient(rows b: Int, masks: UnsafeBufferPointer<UInt64>) -> Double {
+        let actions = data.actionCount
+        let gamma = Float(configuration.gamma)
+        let delta = configuration.huberDelta
+        let alpha = configuration.algorithm == .cql ? configuration.cqlAlpha : 0
+        let inv = 1 / Float(b)
+        let ld = online.stride
+        let q = online.output
+        let grad = online.outputGradient
+        for j in 0..<actions { (grad + j &* ld).update(repeating: 0, count: b) }
+        selectBootstrap(rows: b) { masks[indices[$0]] }
+        let bootstrap = batchBootstrap
         var loss = 0.0
         for r in 0..<b {
             let a = Int(batchActions[r])
@@ -333,7 +346,7 @@ public final class NetworkLearner {
             let row = q + r, g = grad + r
             let d = row[a &* ld] - y
             let absD = abs(d)
-            loss += Double(absD <= delta ? 0.5 * d * d : delta * (absD - 0.5 * delta))
+            loss += Self.huber(absD, delta)
             g[a &* ld] = (absD <= delta ? d : (d > 0 ? delta : -delta)) * inv
             if alpha > 0 {
                 var top = -Float.infinity
@@ -351,6 +364,12 @@ public final class NetworkLearner {
             }
         }
         return loss / Double(b)
+    }
+
+    /// The Huber loss of a TD error of magnitude `absD` with threshold `delta`.
+    @inline(__always)
+    static func huber(_ absD: Float, _ delta: Float) -> Double {
+        Double(absD <= delta ? 0.5 * absD * absD : delta * (absD - 0.5 * delta))
     }
 
     /// Validation figures over `data` (normalised like the training data): the mean
@@ -377,8 +396,11 @@ public final class NetworkLearner {
             online.forward(rows: 2 * rows)
             target.forward(rows: rows, input: UnsafePointer(online.input + rows * online.rowStride(width: f)),
                            inputStride: online.inputStride)
-            let u = online.unitStride, tu = target.unitStride
-            let next = online.rowStride(width: actions), targetNext = target.rowStride(width: actions)
+            if configuration.algorithm != .behaviourCloning {
+                masks.withUnsafeBufferPointer { m in selectBootstrap(rows: rows) { m[start + $0] } }
+            }
+            let u = online.unitStride
+            let next = online.rowStride(width: actions)
             for r in 0..<rows {
                 let i = start + r, a = Int(data.actions[i])
                 let row = online.output + r * next
@@ -391,24 +413,12 @@ public final class NetworkLearner {
                     td += best == a ? 1 : 0
                     continue
                 }
-                let o = online.output + (rows + r) * next, t = target.output + r * targetNext
-                var bootstrap: Float = 0
-                if !data.terminals[i] {
-                    var pick = -1
-                    for j in 0..<actions {
-                        if configuration.algorithm == .bcq && masks[i] & (1 << UInt64(j)) == 0 { continue }
-                        let value = (configuration.algorithm == .dqn || configuration.algorithm == .nfq) ? t[j * tu] : o[j * u]
-                        let current = pick < 0 ? -Float.infinity
-                            : ((configuration.algorithm == .dqn || configuration.algorithm == .nfq) ? t[pick * tu] : o[pick * u])
-                        if pick < 0 || value > current { pick = j }
-                    }
-                    bootstrap = pick >= 0 ? t[pick * tu] : 0
-                }
+                var bootstrap: Float = data.terminals[i] ? 0 : batchBootstrap[r]
                 if let factors = data.bootstrapFactors { bootstrap *= factors[i] }
                 let d = row[a * u] - (data.rewards[i] + gamma * bootstrap)
                 let absD = abs(d)
                 td += Double(absD)
-                loss += Double(absD <= delta ? 0.5 * d * d : delta * (absD - 0.5 * delta))
+                loss += Self.huber(absD, delta)
                 if alpha > 0 {
                     var top = -Float.infinity
                     for j in 0..<actions { top = max(top, row[j * u]) }
