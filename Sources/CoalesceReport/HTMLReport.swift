@@ -24,6 +24,8 @@ extension ComparisonReport {
     }
 
     private func percent(_ x: Double) -> String { NumberText.fixed(x * 100, x * 100 == (x * 100).rounded() ? 0 : 1) + " %" }
+    /// The confidence level of every interval, for column headers ("95 %").
+    private var ci: String { percent(bootstrap.confidence) }
 
     private func header() -> String {
         var h = "<header>\n<h1>\(Escape.html(input.title))</h1>\n<dl class=\"meta\">\n"
@@ -71,13 +73,14 @@ extension ComparisonReport {
     }
 
     private func splitTitle(_ split: String) -> String {
-        switch split.lowercased() {
-        case "train", "training": return "Training scenarios (the learned policies were trained on these)"
-        case "holdout", "held-out", "test": return "Held-out scenarios (never seen in training)"
+        switch splitOrder(split) {
+        case 0: return "Training scenarios (the learned policies were trained on these)"
+        case 1: return "Held-out scenarios (never seen in training)"
         default: return "Scenarios: \(split)"
         }
     }
 
+    /// Training scenarios first (0), then held-out ones (1), then any other group (2).
     private func splitOrder(_ split: String) -> Int {
         switch split.lowercased() {
         case "train", "training": return 0
@@ -110,10 +113,10 @@ extension ComparisonReport {
             h += "<table class=\"summary\" data-split=\"\(Escape.html(split))\">\n<thead><tr>"
             h += "<th>Scenario</th><th>Learned policy</th><th>Best static (hindsight)</th>"
             h += "<th>Reward<br>learned</th><th>Reward<br>best static</th><th>Reward<br>DIM</th>"
-            h += "<th>Δ reward vs best static<br>[95 % CI]</th><th>Δ reward vs DIM<br>[95 % CI]</th>"
+            h += "<th>Δ reward vs best static<br>[\(ci) CI]</th><th>Δ reward vs DIM<br>[\(ci) CI]</th>"
             h += "<th>p99 µs<br>learned / static / DIM</th><th>CPU %<br>learned / static / DIM</th>"
             h += "<th title=\"best static setting of every interval, in hindsight, minus the best static setting: the most switching could gain\">"
-            h += "Oracle headroom<br>[95 % CI]</th></tr></thead>\n<tbody>\n"
+            h += "Oracle headroom<br>[\(ci) CI]</th></tr></thead>\n<tbody>\n"
             for (i, s) in group {
                 let best = s.bestStatic.flatMap { s.policy(named: $0) }
                 let dim = s.dimPolicy.flatMap { s.policy(named: $0) }
@@ -223,9 +226,9 @@ extension ComparisonReport {
 
     private func scenarioTable(_ s: ScenarioSummary) -> String {
         var h = "<h3>(d) All policies on \(Escape.html(s.name))</h3>\n<table class=\"figures\">\n<thead><tr>"
-        h += "<th>Policy</th><th>Kind</th><th>Reward<br>mean [95 % CI]</th><th>Δ reward vs baseline<br>[95 % CI, paired]</th>"
-        h += "<th>Throughput<br>pkt/s</th><th>p50<br>µs</th><th>p99 µs<br>[95 % CI]</th><th>p99.9<br>µs</th>"
-        h += "<th>CPU %<br>[95 % CI]</th><th>Interrupts<br>per s</th><th>Drops</th><th>Changes</th></tr></thead>\n<tbody>\n"
+        h += "<th>Policy</th><th>Kind</th><th>Reward<br>mean [\(ci) CI]</th><th>Δ reward vs baseline<br>[\(ci) CI, paired]</th>"
+        h += "<th>Throughput<br>pkt/s</th><th>p50<br>µs</th><th>p99 µs<br>[\(ci) CI]</th><th>p99.9<br>µs</th>"
+        h += "<th>CPU %<br>[\(ci) CI]</th><th>Interrupts<br>per s</th><th>Drops</th><th>Changes</th></tr></thead>\n<tbody>\n"
         for p in s.policies {
             let f = p.figures
             var cls: [String] = []

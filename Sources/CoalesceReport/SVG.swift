@@ -173,15 +173,20 @@ struct SVGCanvas {
         raw("<line x1=\"\(Self.n(a.x))\" y1=\"\(Self.n(a.y))\" x2=\"\(Self.n(b.x))\" y2=\"\(Self.n(b.y))\" stroke=\"\(stroke)\" stroke-width=\"\(width)\"\(d)/>")
     }
 
+    /// The `points` attribute of a polyline or polygon: "x,y x,y …".
+    static func pointList(_ points: [Point]) -> String {
+        points.map { "\(n($0.x)),\(n($0.y))" }.joined(separator: " ")
+    }
+
     mutating func polyline(_ points: [Point], stroke: String, width: Double = 1.5, dash: String? = nil) {
         guard points.count > 1 else { return }
         let d = dash.map { " stroke-dasharray=\"\($0)\"" } ?? ""
-        let list = points.map { "\(Self.n($0.x)),\(Self.n($0.y))" }.joined(separator: " ")
+        let list = Self.pointList(points)
         raw("<polyline points=\"\(list)\" fill=\"none\" stroke=\"\(stroke)\" stroke-width=\"\(width)\" stroke-linejoin=\"round\"\(d)/>")
     }
 
     mutating func polygon(_ points: [Point], fill: String, opacity: Double = 1) {
-        let list = points.map { "\(Self.n($0.x)),\(Self.n($0.y))" }.joined(separator: " ")
+        let list = Self.pointList(points)
         raw("<polygon points=\"\(list)\" fill=\"\(fill)\" stroke=\"none\" opacity=\"\(NumberText.fixed(opacity, 2))\"/>")
     }
 
@@ -198,7 +203,7 @@ struct SVGCanvas {
         let stroke = "#222"
         let t = title.map { "<title>\(Escape.html($0))</title>" } ?? ""
         func poly(_ pts: [Point]) -> String {
-            let list = pts.map { "\(Self.n($0.x)),\(Self.n($0.y))" }.joined(separator: " ")
+            let list = Self.pointList(pts)
             return "<polygon points=\"\(list)\" fill=\"\(fill)\" stroke=\"\(stroke)\" stroke-width=\"1\">\(t)</polygon>"
         }
         switch shape {
