@@ -47,19 +47,15 @@ struct BenchCommand: ParsableCommand {
             let r = try DatasetBenchmark.run()
             t.add(["dataset reader", "\(Format.fixed(r.megabytesPerSecond, 1)) MB/s (\(r.rows) rows, \(Format.fixed(Double(r.bytes) / 1e6, 1)) MB)", "-"])
         }
-        if wants("learn") {
-            for f in LearnBenchmark.run() {
-                let target = f.target.map { (f.higherIsBetter ? "≥ " : "< ") + Format.si($0) + " " + f.unit } ?? "-"
-                t.add([f.name, "\(Format.si(f.value)) \(f.unit)", target])
-            }
-            t.add(["(BLAS)", LearnBenchmark.environment, ""])
+        func add(_ f: BenchmarkFigure, suffix: String = "") {
+            let target = f.target.map { (f.higherIsBetter ? "≥ " : "< ") + Format.si($0) + " " + f.unit } ?? "-"
+            t.add([f.name + suffix, "\(Format.si(f.value)) \(f.unit)", target])
         }
+        if wants("learn") { LearnBenchmark.run().forEach { add($0) } }
         if selected.contains("dqn") {
-            let stepsPerSecond = LearnBenchmark.doubleDQNStepsPerSecond(steps: max(1, dqnSteps))
-            t.add(["double-dqn gradient steps (12-64-64-16, batch 256, 1 thread), \(dqnSteps) steps",
-                   "\(Format.si(stepsPerSecond)) steps/s", "≥ 4000 steps/s"])
-            t.add(["(BLAS)", LearnBenchmark.environment, ""])
+            add(LearnBenchmark.doubleDQNFigure(steps: max(1, dqnSteps)), suffix: ", \(dqnSteps) steps")
         }
+        if wants("learn") || selected.contains("dqn") { t.add(["(BLAS)", LearnBenchmark.environment, ""]) }
         if wants("host") {
             let cost = try HostBenchmark.sampleCost(interface: interface, iterations: 2000)
             t.add(["host sample (\(interface)): wall / CPU / of which COALESCE_GET",
