@@ -43,6 +43,9 @@ public struct StepRecord: Sendable {
     public var reward: Double
     /// Ground truth over the interval after the action (simulator only).
     public var truth: GroundTruth?
+    /// Packets dropped during the interval after the action: the simulator's ground truth,
+    /// else the host's drop counters (the same count `components.dropFraction` is made of).
+    public var droppedPackets: UInt64 = 0
     /// The process ended (never set by the loop: hosts keep running).
     public var terminal: Bool
     /// The episode ends here without a next state (run length, or a stale sample).
@@ -159,6 +162,7 @@ public struct ControlLoop<T: Target, P: Policy> {
                 metrics: f.metrics, truth: sample.truth, changed: prev.previousAction != prev.action)
             prev.reward = config.objective.reward(prev.components)
             prev.truth = sample.truth
+            prev.droppedPackets = sample.truth?.droppedPackets ?? f.metrics.drops
             try emit(prev, onRecord)
             pending = nil
         } else if var prev = pending {

@@ -210,3 +210,31 @@ public enum ReportError: Error, Sendable, Hashable, CustomStringConvertible {
         }
     }
 }
+
+/// One list of action names for a scenario whose policies each index their own action
+/// space (a live A/B extends the base space per policy). Each space's names are added
+/// once, in first-seen order, and every space gets a map from its ids to the shared ones.
+public struct SharedActionNames: Sendable, Equatable {
+    /// The union of all the spaces' names, for `ScenarioRuns.actionNames`.
+    public private(set) var names: [String] = []
+    /// `ids[space][action]` is the shared id of that space's action.
+    public private(set) var ids: [[Int]] = []
+
+    /// Builds the union of `spaces` (each a list of action names, in id order).
+    public init(spaces: [[String]]) {
+        var index: [String: Int] = [:]
+        for space in spaces {
+            ids.append(space.map { name in
+                if let i = index[name] { return i }
+                index[name] = names.count
+                names.append(name)
+                return names.count - 1
+            })
+        }
+    }
+
+    /// `points` (ids of space `space`) with their actions translated to shared ids.
+    public func translate(_ points: [SeriesPoint], fromSpace space: Int) -> [SeriesPoint] {
+        points.map { SeriesPoint(t: $0.t, offeredPps: $0.offeredPps, action: ids[space][$0.action]) }
+    }
+}

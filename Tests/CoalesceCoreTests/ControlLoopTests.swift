@@ -39,6 +39,20 @@ struct ControlLoopTests {
         #expect(abs(records[0].reward - Objective.latency.reward(records[0].components)) < 1e-12)
     }
 
+    @Test func recordsCountThePacketsDroppedInTheirInterval() throws {
+        var target = ScriptedTarget()
+        target.dropsPerIntervalUnmoderated = 250
+        // Action 0 is unmoderated (drops), action 5 is not.
+        var loop = ControlLoop(target: target, policy: CyclePolicy(actions: [0, 5, 0, 5]), config: config)
+        var records: [StepRecord] = []
+        _ = try loop.run(steps: 4, onRecord: { records.append($0) })
+        #expect(records.dropLast().map(\.droppedPackets) == [250, 0, 250])
+        // The count and the reward's drop fraction describe the same packets.
+        let r = records[0]
+        let delivered = r.components.throughputPps * 0.1
+        #expect(abs(r.components.dropFraction - 250 / (delivered + 250)) < 1e-9)
+    }
+
     @Test func staleSampleFallsBackAndSplitsTheEpisode() throws {
         var target = ScriptedTarget()
         target.freezeClockAtStep = 3

@@ -19,6 +19,9 @@ struct ScriptedTarget: Target {
     var steps = 0
     /// When set, the next sample reports a counter reset.
     var resetAtStep: Int?
+    /// Packets dropped per interval while rx-usecs is 0 (interrupt overload), else none.
+    var dropsPerIntervalUnmoderated: UInt64 = 0
+    var dropped: UInt64 = 0
 
     mutating func advance(intervalNs: UInt64) throws {
         steps += 1
@@ -29,6 +32,7 @@ struct ScriptedTarget: Target {
         irq += usecs == 0 ? packets : min(packets, 100_000 / usecs)
         busy += 10_000_000 + (usecs == 0 ? 20_000_000 : 2_000_000)
         idle += 50_000_000
+        if usecs == 0 { dropped += dropsPerIntervalUnmoderated }
         if resetAtStep == steps { rx = 5; irq = 1 }
     }
 
@@ -36,7 +40,7 @@ struct ScriptedTarget: Target {
         let usecs = Double(setting.layers[0].rxUsecs)
         let latency = LatencySummary(count: 100, p50Ns: UInt64(10_000 + usecs * 500), p99Ns: UInt64(20_000 + usecs * 1000),
                                      p999Ns: UInt64(30_000 + usecs * 1000), maxNs: UInt64(40_000 + usecs * 1000))
-        let o = Observation(timestampNs: now, rxPackets: rx, rxBytes: rx * 100, interrupts: [irq],
+        let o = Observation(timestampNs: now, rxPackets: rx, rxBytes: rx * 100, rxMissed: dropped, interrupts: [irq],
                             cpu: CPUTimes(userNs: 0, systemNs: busy, irqNs: 0, softirqNs: 0, idleNs: idle),
                             latency: latency, setting: setting)
         return Sample(observation: o)

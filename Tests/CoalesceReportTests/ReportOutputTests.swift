@@ -243,4 +243,17 @@ struct TextSummaryTests {
             try ComparisonReport(oracleInput(oracle: [-1, -1]))
         }
     }
+
+    @Test func seriesFromDifferentActionSpacesKeepTheirOwnSettingNames() {
+        // Two live A/B policies: each space is the base plus its own appended setting,
+        // so both appended settings have id 2 in their own space.
+        let shared = SharedActionNames(spaces: [["rx-usecs=0", "rx-usecs=8", "gro-flush-timeout=0"],
+                                                ["rx-usecs=0", "rx-usecs=8", "gro-flush-timeout=20000"]])
+        #expect(shared.names == ["rx-usecs=0", "rx-usecs=8", "gro-flush-timeout=0", "gro-flush-timeout=20000"])
+        let points = [SeriesPoint(t: 0, offeredPps: 10, action: 2), SeriesPoint(t: 0.1, offeredPps: 10, action: 1)]
+        #expect(shared.translate(points, fromSpace: 0).map(\.action) == [2, 1])
+        let second = shared.translate(points, fromSpace: 1)
+        #expect(second.map { shared.names[$0.action] } == ["gro-flush-timeout=20000", "rx-usecs=8"])
+        #expect(second.map(\.t) == [0, 0.1] && second.map(\.offeredPps) == [10, 10])
+    }
 }

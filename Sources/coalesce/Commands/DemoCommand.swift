@@ -67,18 +67,22 @@ struct DemoCommand: ParsableCommand {
         }
         let recordList = recordJobs, trainDuration = self.trainDuration
         let exploring = ProgressBox("1/3 exploring")
-        defer { exploring.finish() }
-        try WorkPool.run(recordList.count, threads: jobs, progress: exploring.update) { i in
-            let (scenario, seed, path) = recordList[i]
-            let space = ActionSpace.defaultSpace(layerCount: scenario.layerCount)
-            let writer = try DatasetWriter(path: path, header: DatasetHeader(
-                target: "sim:\(scenario.name)", scenario: scenario.name, seed: seed,
-                intervalNs: UInt64(scenario.intervalMs * 1e6), layerCount: scenario.layerCount, latencyFeatures: true,
-                actionSpace: space, objective: objectiveValue, policy: explore.description,
-                irqColumns: scenario.simulatedLayerCount))
-            _ = try LabRunner(objective: objectiveValue, durationS: trainDuration, intervalMs: nil)
-                .run(scenario: scenario, spec: explore, space: space, seed: seed, record: writer,
-                     loadModel: { _ in throw LabError.invalidOption("exploration uses no model") })
+        // Clear the bar as soon as the pool ends (also on error): lines printed after it
+        // must not land on a half-drawn progress line.
+        do {
+            defer { exploring.finish() }
+            try WorkPool.run(recordList.count, threads: jobs, progress: exploring.update) { i in
+                let (scenario, seed, path) = recordList[i]
+                let space = ActionSpace.defaultSpace(layerCount: scenario.layerCount)
+                let writer = try DatasetWriter(path: path, header: DatasetHeader(
+                    target: "sim:\(scenario.name)", scenario: scenario.name, seed: seed,
+                    intervalNs: UInt64(scenario.intervalMs * 1e6), layerCount: scenario.layerCount, latencyFeatures: true,
+                    actionSpace: space, objective: objectiveValue, policy: explore.description,
+                    irqColumns: scenario.simulatedLayerCount))
+                _ = try LabRunner(objective: objectiveValue, durationS: trainDuration, intervalMs: nil)
+                    .run(scenario: scenario, spec: explore, space: space, seed: seed, record: writer,
+                         loadModel: { _ in throw LabError.invalidOption("exploration uses no model") })
+            }
         }
         print("1/3 recorded \(recordJobs.count) exploration datasets (\(Self.elapsed(started)))")
 

@@ -92,11 +92,15 @@ struct LiveComparison {
                 blocks[p].append(Self.block(kept, changes: summary.changes))
             }
         }
-        let names = spaces.flatMap { $0.settings.map(\.specText) }
+        // Each policy's action ids index its own space (specs may extend the base space),
+        // the report has one list of names: translate every series to their union.
+        let shared = SharedActionNames(spaces: spaces.map { $0.settings.map(\.specText) })
+        let names = shared.names
         var runs: [PolicyRuns] = []
         for (p, spec) in policies.enumerated() {
+            let series = blocks[p].first.map { shared.translate($0.series, fromSpace: p) }
             runs.append(PolicyRuns(policy: spec.description, kind: LabComparison.kind(spec), runs: blocks[p].map(\.figures),
-                                   series: blocks[p].first?.series))
+                                   series: series))
         }
         let scenario = ScenarioRuns(
             name: "host:\(interface)", description: "Live switchback A/B on \(interface): \(rounds) rounds of \(blockSeconds) s blocks, first \(settleSeconds) s of each discarded",
@@ -116,12 +120,12 @@ struct LiveComparison {
         func latMean(_ f: (LatencySummary) -> UInt64) -> Double {
             lat.isEmpty ? 0 : lat.reduce(0.0) { $0 + Double(f($1)) / 1000 } / Double(lat.count)
         }
-        let drops = records.reduce(0.0) { $0 + $1.components.dropFraction * $1.components.throughputPps }
+        let drops = records.reduce(UInt64(0)) { $0 &+ $1.droppedPackets }
         let figures = RunFigures(
             throughputPps: mean { $0.components.throughputPps }, latencyP50Us: latMean(\.p50Ns),
             latencyP99Us: latMean(\.p99Ns), latencyP999Us: latMean(\.p999Ns),
             cpuPercent: mean { $0.components.cpuBusy * 100 }, interruptsPerS: mean { $0.components.interruptsPerS },
-            drops: UInt64(drops.rounded()), changes: changes, reward: mean(\.reward))
+            drops: drops, changes: changes, reward: mean(\.reward))
         let start = records.first.map { Double($0.observation.timestampNs) / 1e9 } ?? 0
         let series = records.map {
             SeriesPoint(t: Double($0.observation.timestampNs) / 1e9 - start, offeredPps: $0.components.throughputPps, action: $0.action)
