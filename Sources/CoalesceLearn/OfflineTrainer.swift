@@ -11,6 +11,10 @@ public struct TrainingResult: Sendable {
     public var behaviourNetwork: MLPShape?
     public var behaviourParameters: [Float]?
     public var discretisation: StateDiscretisation?
+    /// Members 1… of an ensemble (member 0 is `parameters`), each the same `network` shape.
+    public var ensembleParameters: [[Float]] = []
+    /// The ensemble's decision rule, when there are members.
+    public var ensemble: EnsembleRule?
     /// Per epoch (or per tabular sweep) figures.
     public var history: [EpochReport]
     /// Epoch whose parameters were kept (the best validation loss).
@@ -39,14 +43,19 @@ public struct TrainingResult: Sendable {
                 tensors.append(TensorInfo(name: "behaviour_network", count: b.count))
                 arrays.append(b)
             }
+            for (k, member) in ensembleParameters.enumerated() {
+                tensors.append(TensorInfo(name: EnsembleRule.tensorName(member: k + 1), count: member.count))
+                arrays.append(member)
+            }
         }
-        let metadata = ModelMetadata(
+        var metadata = ModelMetadata(
             kind: kind, featureNames: featureNames, normalisation: normalisation, actionSpace: actionSpace,
             objective: objective, algorithm: configuration.algorithm.rawValue,
             hyperParameters: configuration.hyperParameters, datasets: datasets, createdAtEpoch: createdAtEpoch,
             toolVersion: toolVersion, rewardScale: rewardScale, network: network, behaviourNetwork: behaviourNetwork,
             actionFilterThreshold: behaviourNetwork == nil ? nil : Double(configuration.bcqThreshold),
             discretisation: discretisation, tensors: tensors, trainingSummary: summary)
+        metadata.ensemble = ensemble
         let model = ModelFile(metadata: metadata, tensors: arrays)
         do { try model.validate() } catch { throw .invalidData("trained model is inconsistent: \(error)") }
         return model
@@ -110,7 +119,8 @@ public enum OfflineTrainer {
         var stepsDone = 0
         let stepsPerEpoch = configuration.stepsPerEpoch ?? max(200, training.count / configuration.batchSize)
         let phases = configuration.algorithm == .bcq ? 2 : 1
-        let totalSteps = stepsPerEpoch * configuration.epochs * phases
+        let members = configuration.ensembleMembers
+        let totalSteps = stepsPerEpoch * configuration.epochs * phases * members
         if configuration.algorithm == .bcq {
             var bc = configuration
             bc.algorithm = .behaviourCloning
@@ -122,20 +132,71 @@ public enum OfflineTrainer {
             result.behaviourNetwork = learner.online.shape
             result.behaviourParameters = learner.online.parameterArray
         }
-        let learner = try NetworkLearner(data: training, configuration: configuration, behaviour: behaviour)
-        learner.behaviourForValidation = behaviour
-        let phase = runEpochs(learner, validation: validation, stepsPerEpoch: stepsPerEpoch, stepOffset: stepsDone,
-                              totalSteps: totalSteps, progress: progress)
-        result.network = learner.online.shape
-        result.parameters = (learner.averaged ?? learner.online).parameterArray
-        result.history = phase.history
-        result.bestEpoch = phase.bestEpoch
-        result.stoppedEarly = phase.stoppedEarly
-        result.gradientSteps = stepsDone + phase.steps
-        if result.parameters.contains(where: { !$0.isFinite }) {
+        var memberParameters: [[Float]] = []
+        for k in 0..<members {
+            // One network on all rows; or, for an ensemble, member k on its own bootstrap
+            // resample of the rows with its own seed (initialisation and batches).
+            var memberConfiguration = configuration
+            var memberData = training
+            if members > 1 {
+                memberConfiguration.seed = configuration.seed &+ UInt64(k)
+                var draw = SeededGenerator.stream(seed: configuration.seed, 0xB0075 &+ UInt64(k))
+                memberData = training.rows((0..<training.count).map { _ in draw.nextIndex(training.count) })
+            }
+            let learner = try NetworkLearner(data: memberData, configuration: memberConfiguration, behaviour: behaviour)
+            learner.behaviourForValidation = behaviour
+            let phase = runEpochs(learner, validation: validation, stepsPerEpoch: stepsPerEpoch, stepOffset: stepsDone,
+                                  totalSteps: totalSteps, progress: progress)
+            stepsDone += phase.steps
+            memberParameters.append((learner.averaged ?? learner.online).parameterArray)
+            if k == 0 {
+                result.network = learner.online.shape
+                result.history = phase.history
+                result.bestEpoch = phase.bestEpoch
+                result.stoppedEarly = phase.stoppedEarly
+            }
+        }
+        result.parameters = memberParameters[0]
+        result.ensembleParameters = Array(memberParameters.dropFirst())
+        result.gradientSteps = stepsDone
+        if memberParameters.contains(where: { $0.contains { !$0.isFinite } }) {
             throw .diverged("non-finite network parameters after \(result.gradientSteps) steps; lower --learning-rate or raise --gamma margin")
         }
+        if members > 1, let shape = result.network {
+            let values = meanValues(of: memberParameters, shape: shape, states: normalisedTraining)
+            // Ties go to the lowest action id, like every greedy choice here.
+            let best = values.indices.reduce(0) { values[$1] > values[$0] ? $1 : $0 }
+            let defaultAction = configuration.ensembleDefaultAction ?? best
+            guard defaultAction < training.actionCount else {
+                throw .invalidConfiguration("ensemble default action \(defaultAction) is not one of the \(training.actionCount) actions")
+            }
+            result.ensemble = EnsembleRule(members: members, pessimism: configuration.ensemblePessimism, defaultAction: defaultAction)
+        }
         return result
+    }
+
+    /// Each action's Q-value averaged over `states` and over the networks (an
+    /// ensemble's estimate of how good each action is as a single setting).
+    static func meanValues(of networks: [[Float]], shape: MLPShape, states data: OfflineDataset) -> [Double] {
+        let block = 256
+        var unused = SeededGenerator(seed: 0)
+        let net = MLP(shape: shape, capacity: block, generator: &unused)
+        var sums = [Double](repeating: 0, count: shape.outputCount)
+        let f = data.featureCount
+        for parameters in networks {
+            net.load(parameters)
+            var start = 0
+            while start < data.count {
+                let rows = min(block, data.count - start)
+                data.states.withUnsafeBufferPointer { net.setInputs(from: $0.baseAddress! + start * f, rows: rows) }
+                net.forward(rows: rows)
+                for r in 0..<rows {
+                    for a in 0..<shape.outputCount { sums[a] += Double(net.output[r * shape.outputCount + a]) }
+                }
+                start += rows
+            }
+        }
+        return sums.map { $0 / Double(max(1, data.count * networks.count)) }
     }
 
     /// Epoch loop with validation, early stopping and restoring the best parameters.

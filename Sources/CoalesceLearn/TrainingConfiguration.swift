@@ -99,6 +99,15 @@ public struct TrainingConfiguration: Sendable, Hashable {
     public var maxCells: Int = 4096
     /// Q-table: maximum sweeps.
     public var maxSweeps: Int = 500
+    /// Q-networks trained on bootstrap resamples of the training rows (1 = one network on
+    /// all of them). With more, the model keeps `ensembleDefaultAction` unless another
+    /// action is confidently better across the members (`EnsembleRule`).
+    public var ensembleMembers: Int = 1
+    /// κ of `EnsembleRule`: standard deviations of the members' advantages a change must clear.
+    public var ensemblePessimism: Double = 1
+    /// The ensemble's default action; nil = the action with the highest mean Q-value over
+    /// the training states (the ensemble's estimate of the best single setting).
+    public var ensembleDefaultAction: Int? = nil
 
     public init() {}
 
@@ -132,6 +141,12 @@ public struct TrainingConfiguration: Sendable, Hashable {
             h["init"] = "he-normal"
             if algorithm == .cql { h["cql_alpha"] = "\(cqlAlpha)" }
             if algorithm == .bcq { h["bcq_threshold"] = "\(bcqThreshold)" }
+            if ensembleMembers > 1 {
+                h["ensemble_members"] = "\(ensembleMembers)"
+                h["ensemble_pessimism"] = "\(ensemblePessimism)"
+                h["ensemble_default_action"] = ensembleDefaultAction.map { "\($0)" } ?? "auto"
+                h["ensemble_resampling"] = "bootstrap-rows"
+            }
         }
         return h
     }
@@ -158,6 +173,18 @@ public struct TrainingConfiguration: Sendable, Hashable {
         guard cqlAlpha >= 0 else { throw .invalidConfiguration("CQL alpha must be ≥ 0") }
         guard bcqThreshold >= 0, bcqThreshold <= 1 else { throw .invalidConfiguration("BCQ threshold must be in [0, 1]") }
         guard validationFraction >= 0, validationFraction < 1 else { throw .invalidConfiguration("validation fraction must be in [0, 1)") }
+        guard ensembleMembers >= 1, ensembleMembers <= 32 else {
+            throw .invalidConfiguration("ensemble members \(ensembleMembers) must be in 1…32")
+        }
+        if ensembleMembers > 1 {
+            guard [.nfq, .dqn, .doubleDQN, .cql].contains(algorithm) else {
+                throw .invalidConfiguration("an ensemble needs a Q-network algorithm (nfq, dqn, double-dqn, cql), not \(algorithm.rawValue)")
+            }
+            guard ensemblePessimism.isFinite, ensemblePessimism >= 0 else {
+                throw .invalidConfiguration("ensemble pessimism \(ensemblePessimism) must be a finite number ≥ 0")
+            }
+            if let a = ensembleDefaultAction, a < 0 { throw .invalidConfiguration("ensemble default action \(a) must be ≥ 0") }
+        }
         guard binsPerFeature >= 2, maxCells >= 1 else { throw .invalidConfiguration("Q-table needs ≥ 2 bins per feature and ≥ 1 cell") }
     }
 }

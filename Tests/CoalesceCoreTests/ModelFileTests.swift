@@ -28,6 +28,18 @@ enum SampleModels {
         return ModelFile(metadata: metadata, tensors: arrays)
     }
 
+    /// An ensemble of `members` random networks choosing by `EnsembleRule`.
+    static func ensemble(members: Int = 4, pessimism: Double = 1, defaultAction: Int = 3) -> ModelFile {
+        var model = mlp()
+        let shape = model.metadata.network!
+        for k in 1..<members {
+            model.metadata.tensors.append(TensorInfo(name: EnsembleRule.tensorName(member: k), count: shape.parameterCount))
+            model.tensors.append(network(seed: 10 + UInt64(k), shape: shape))
+        }
+        model.metadata.ensemble = EnsembleRule(members: members, pessimism: pessimism, defaultAction: defaultAction)
+        return model
+    }
+
     static func table() -> ModelFile {
         let d = StateDiscretisation(featureIndices: [0, 2], edges: [[-0.5, 0.5], [0]])
         let actions = ActionSpace.bareMetal.count
@@ -56,7 +68,7 @@ enum SampleModels {
     }
 
     @Test func encodeDecodeRoundTripsExactly() throws {
-        for model in [SampleModels.mlp(), SampleModels.mlp(filterThreshold: 0.3), SampleModels.table()] {
+        for model in [SampleModels.mlp(), SampleModels.mlp(filterThreshold: 0.3), SampleModels.table(), SampleModels.ensemble()] {
             let bytes = try model.encoded()
             #expect(Array(bytes.prefix(8)) == Array("COALMODL".utf8))
             let decoded = try ModelFile.decode(bytes)
@@ -143,6 +155,21 @@ enum SampleModels {
             guard case .actionSpaceMismatch(_, let m, _, let e, _, let first) = error else { Issue.record("\(error)"); return }
             #expect(m == "bare-metal-16" && e == "virtualized-16" && first == 0)
         }
+    }
+
+    @Test func inconsistentEnsemblesAreRefusedByName() {
+        func refusal(_ change: (inout ModelFile) -> Void) -> String {
+            var model = SampleModels.ensemble(members: 3)
+            change(&model)
+            do { try model.validate(source: "e.model"); return "" } catch { return "\(error)" }
+        }
+        #expect(refusal { _ in } == "")
+        #expect(refusal { $0.metadata.ensemble!.members = 4 }.contains("tensor 'q_network_3' must hold"))
+        #expect(refusal { $0.metadata.ensemble!.members = 1 }.contains("at least 2 members"))
+        #expect(refusal { $0.metadata.ensemble!.defaultAction = 16 }.contains("default action 16 is not one of the 16 actions"))
+        #expect(refusal { $0.metadata.ensemble!.pessimism = -1 }.contains("pessimism -1.0"))
+        #expect(refusal { $0.metadata.ensemble!.pessimism = .nan }.contains("pessimism nan"))
+        #expect(refusal { $0.tensors[2].removeLast(); $0.metadata.tensors[2].count -= 1 }.contains("q_network_2"))
     }
 
     @Test func isoTimestampsAreCivilUTC() {

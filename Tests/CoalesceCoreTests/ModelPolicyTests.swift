@@ -5,7 +5,7 @@ import Testing
     /// Straightforward Double-precision forward pass of the stored (PyTorch-layout) weights.
     func reference(_ model: ModelFile, _ state: [Float], tensor: String = "q_network") -> [Double] {
         let m = model.metadata
-        let shape = tensor == "q_network" ? m.network! : m.behaviourNetwork!
+        let shape = tensor == "behaviour_network" ? m.behaviourNetwork! : m.network!
         let p = model.tensor(tensor)!
         var x = state.indices.map { Double(m.normalisation.apply(state[$0], feature: $0)) }
         for l in 0..<shape.layerCount {
@@ -32,6 +32,46 @@ import Testing
             for a in scores.indices { #expect(abs(Double(scores[a]) - expected[a]) <= 1e-5 * max(1, abs(expected[a]))) }
             #expect(allowed.allSatisfy { $0 })
         }
+    }
+
+    /// The ensemble rule recomputed in Double from each member's reference forward pass.
+    func referenceBounds(_ model: ModelFile, _ state: [Float]) -> [Double] {
+        let e = model.metadata.ensemble!
+        let q = (0..<e.members).map { reference(model, state, tensor: EnsembleRule.tensorName(member: $0)) }
+        return q[0].indices.map { a in
+            let d = q.map { $0[a] - $0[e.defaultAction] }
+            let mean = d.reduce(0, +) / Double(d.count)
+            let variance = d.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(d.count - 1)
+            return mean - e.pessimism * variance.squareRoot()
+        }
+    }
+
+    @Test func ensembleKeepsTheDefaultUnlessAnAdvantageIsConfidentlyPositive() throws {
+        var g = SeededGenerator(seed: 8)
+        var changed = 0, kept = 0
+        for pessimism in [0.0, 1, 3] {
+            let model = SampleModels.ensemble(members: 4, pessimism: pessimism, defaultAction: 3)
+            var policy = try ModelPolicy(model: model)
+            for _ in 0..<100 {
+                let s = SampleModels.state(&g)
+                let bounds = referenceBounds(model, s)
+                let scores = try policy.evaluate(s).scores
+                for a in bounds.indices { #expect(abs(Double(scores[a]) - bounds[a]) <= 1e-4 * max(1, abs(bounds[a])), "action \(a)") }
+                let best = bounds.indices.max { bounds[$0] < bounds[$1] }!
+                // Near-ties (between bounds, or of a bound with the default's 0) may round
+                // either way in Float; skip them.
+                let others = bounds.indices.filter { $0 != 3 }.map { bounds[$0] }.sorted(by: >)
+                guard abs(others[0]) > 1e-3, others[0] - others[1] > 1e-3 else { continue }
+                let expected = bounds[best] > 0 ? best : 3
+                #expect(try policy.greedyAction(s) == expected)
+                if expected == 3 { kept += 1 } else { changed += 1 }
+            }
+        }
+        // Both branches of the rule were exercised.
+        #expect(changed > 10 && kept > 10)
+        // A very pessimistic ensemble never leaves the default (random members disagree).
+        var stubborn = try ModelPolicy(model: SampleModels.ensemble(pessimism: 1e6, defaultAction: 5))
+        for _ in 0..<50 { #expect(try stubborn.greedyAction(SampleModels.state(&g)) == 5) }
     }
 
     @Test func greedyActionIsTheArgmaxAndDecideAgrees() throws {

@@ -146,6 +146,22 @@ public struct ModelFile: Sendable, Equatable {
             guard tensor("q_network")?.count == shape.parameterCount else {
                 throw .inconsistent(source, "tensor 'q_network' must hold \(shape.parameterCount) parameters for \(shape)")
             }
+            if let e = m.ensemble {
+                guard e.members >= 2 else { throw .inconsistent(source, "an ensemble needs at least 2 members, not \(e.members)") }
+                guard e.pessimism.isFinite, e.pessimism >= 0 else {
+                    throw .inconsistent(source, "ensemble pessimism \(e.pessimism) is not a finite number ≥ 0")
+                }
+                guard e.defaultAction >= 0, e.defaultAction < actions else {
+                    throw .inconsistent(source, "ensemble default action \(e.defaultAction) is not one of the \(actions) actions")
+                }
+                guard m.behaviourNetwork == nil else { throw .inconsistent(source, "an ensemble cannot also have a BCQ filter") }
+                for k in 1..<e.members {
+                    let name = EnsembleRule.tensorName(member: k)
+                    guard tensor(name)?.count == shape.parameterCount else {
+                        throw .inconsistent(source, "tensor '\(name)' must hold \(shape.parameterCount) parameters for \(shape)")
+                    }
+                }
+            }
             if let b = m.behaviourNetwork {
                 guard b.isValid, b.inputCount == n, b.outputCount == actions else {
                     throw .inconsistent(source, "behaviour network \(b) does not map \(n) features to \(actions) actions")

@@ -56,6 +56,30 @@ public struct TensorInfo: Sendable, Hashable, Codable {
     }
 }
 
+/// How an ensemble model chooses (docs/model-format.md, docs/training.md): it keeps
+/// `defaultAction` unless some action's advantage over it is positive with confidence
+/// across the members, i.e. mean_k A_k(s,a) − pessimism · std_k A_k(s,a) > 0 where
+/// A_k(s,a) = Q_k(s,a) − Q_k(s,defaultAction); among those it takes the largest bound.
+/// Where the members disagree (states unlike the training data) the bound is low,
+/// so the model stays with the default.
+public struct EnsembleRule: Sendable, Hashable, Codable {
+    /// Number of Q-networks (tensors `q_network`, `q_network_1`, …), at least 2.
+    public var members: Int
+    /// κ ≥ 0: how many standard deviations of the members' advantages a change must clear.
+    public var pessimism: Double
+    /// The action kept unless another one is confidently better.
+    public var defaultAction: Int
+
+    public init(members: Int, pessimism: Double, defaultAction: Int) {
+        self.members = members
+        self.pessimism = pessimism
+        self.defaultAction = defaultAction
+    }
+
+    /// The name of member `k`'s tensor.
+    public static func tensorName(member k: Int) -> String { k == 0 ? "q_network" : "q_network_\(k)" }
+}
+
 /// The JSON metadata of a model file (docs/model-format.md).
 public struct ModelMetadata: Sendable, Hashable, Codable {
     public var kind: ModelKind
@@ -95,6 +119,8 @@ public struct ModelMetadata: Sendable, Hashable, Codable {
     /// Whether the training data had latency features (a probe ran, or the simulator).
     /// A host without a probe must refuse such a model. nil in files that predate the field.
     public var latencyFeatures: Bool?
+    /// Set for an ensemble of Q-networks chosen between by a confidence bound (`mlp` only).
+    public var ensemble: EnsembleRule?
 
     /// True when the model reads latency features and so needs a latency probe.
     public var usesLatency: Bool { latencyFeatures ?? false }

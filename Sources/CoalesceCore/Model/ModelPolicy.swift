@@ -1,5 +1,7 @@
 /// A trained model as a `Policy`: picks the action with the highest score
-/// (Q-value, or logit for behaviour cloning), ties to the lowest action id.
+/// (Q-value, or logit for behaviour cloning), ties to the lowest action id. An
+/// ensemble model scores each action by the lower confidence bound of its advantage
+/// over the default action (`EnsembleRule`) and keeps the default unless a bound is > 0.
 ///
 /// Inference is plain Swift (CoalesceCore links no BLAS) over weights laid out
 /// for it at load time and buffers allocated once, so a decision allocates
@@ -58,6 +60,7 @@ public struct ModelPolicy: Policy {
     }
 
     /// Per-action scores for `context.state`; actions a BCQ filter rules out score −∞.
+    /// For an ensemble, the lower confidence bounds of the advantages over the default (0 for it).
     public func scores(_ context: DecisionContext) throws(PolicyError) -> [Double]? {
         let (q, allowed) = try evaluate(context.state)
         return q.indices.map { allowed[$0] ? Double(q[$0]) : -Double.infinity }
@@ -99,8 +102,8 @@ final class ModelEvaluator: @unchecked Sendable {
     let featureCount: Int
     let actionCount: Int
     /// Floats of scratch space `evaluate` needs: the normalised state, three
-    /// buffers of `width` (two ping-pong activations, the non-zero input values)
-    /// and the behaviour logits.
+    /// buffers of `width` (two ping-pong activations, the non-zero input values),
+    /// the behaviour logits, and an ensemble's per-member Q-values.
     let scratchCount: Int
     /// Ints of scratch space `evaluate` needs (the non-zero input offsets).
     let indexScratchCount: Int
@@ -111,6 +114,10 @@ final class ModelEvaluator: @unchecked Sendable {
     private let body: Body
     private let filter: Network?
     private let logThreshold: Float
+    /// Members 1… of an ensemble (member 0 is `body`), empty otherwise.
+    private let members: [Network]
+    private let defaultAction: Int
+    private let pessimism: Float
 
     private enum Body {
         case table(Table)
@@ -262,6 +269,7 @@ final class ModelEvaluator: @unchecked Sendable {
         case .qTable:
             body = .table(Table(m.discretisation!, values: model.tensor("q_table")!))
             filter = nil
+            members = []
             width = 0
             scratchCount = featureCount + actionCount
             indexScratchCount = 1
@@ -273,10 +281,16 @@ final class ModelEvaluator: @unchecked Sendable {
             } else {
                 filter = nil
             }
+            let count = m.ensemble?.members ?? 1
+            members = (1..<max(1, count)).map {
+                Network(shape: m.network!, parameters: model.tensor(EnsembleRule.tensorName(member: $0))!)
+            }
             width = max(net.maxWidth, filter?.maxWidth ?? 0)
-            scratchCount = featureCount + 3 * width + actionCount
+            scratchCount = featureCount + 3 * width + actionCount + (members.isEmpty ? 0 : count * actionCount)
             indexScratchCount = width
         }
+        defaultAction = m.ensemble?.defaultAction ?? 0
+        pessimism = Float(m.ensemble?.pessimism ?? 0)
         let tau = m.actionFilterThreshold ?? 0
         logThreshold = tau > 0 ? Float(CoreMath.log(tau)) : -Float.infinity
     }
@@ -289,6 +303,7 @@ final class ModelEvaluator: @unchecked Sendable {
         case .network(let n): n.weights.deallocate()
         }
         filter?.weights.deallocate()
+        for n in members { n.weights.deallocate() }
     }
 
     /// Scores the raw state into `output` (actionCount values) and returns the best
@@ -315,12 +330,51 @@ final class ModelEvaluator: @unchecked Sendable {
         case .network(let net):
             for i in 0..<featureCount { x[i] = (state[i] - mean[i]) / scale[i] }
             let a = scratch + featureCount, b = a + width, values = b + width
+            guard members.isEmpty else {
+                // Ensemble: member k's Q-values go to q + k·actionCount, then the bounds to `output`.
+                let q = values + width + actionCount
+                net.forward(x, a, b, output: q, indices: indices, values: values)
+                for (k, member) in members.enumerated() {
+                    member.forward(x, a, b, output: q + (k + 1) * actionCount, indices: indices, values: values)
+                }
+                return lowerBoundChoice(q, output: output)
+            }
             net.forward(x, a, b, output: output, indices: indices, values: values)
             guard let filter else { return Self.argmax(output, actionCount, allowedLogits: nil, logThreshold: logThreshold) }
             let logits = values + width
             filter.forward(x, a, b, output: logits, indices: indices, values: values)
             return Self.argmax(output, actionCount, allowedLogits: logits, logThreshold: logThreshold)
         }
+    }
+
+    /// Writes each action's lower confidence bound of its advantage over the default
+    /// (mean − κ · sample std over the members; 0 for the default itself) to `output`
+    /// and returns the action with the largest bound, the default unless some bound is > 0.
+    @inline(__always)
+    private func lowerBoundChoice(_ q: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>) -> Int {
+        let k = members.count + 1
+        var best = defaultAction
+        var bestValue: Float = 0
+        for action in 0..<actionCount {
+            guard action != defaultAction else { output[action] = 0; continue }
+            var sum: Float = 0
+            for m in 0..<k { sum += q[m * actionCount + action] - q[m * actionCount + defaultAction] }
+            let mean = sum / Float(k)
+            var squares: Float = 0
+            for m in 0..<k {
+                let d = q[m * actionCount + action] - q[m * actionCount + defaultAction] - mean
+                squares += d * d
+            }
+            let variance = squares / Float(k - 1)
+            let bound = mean - pessimism * variance.squareRoot()
+            output[action] = bound
+            if bound > bestValue {
+                best = action
+                bestValue = bound
+            }
+        }
+        // Every member's output NaN: no usable score at all.
+        return q[defaultAction].isNaN ? -1 : best
     }
 
     /// Which actions the filter allows, from the logits `evaluate` left in `scratch`.

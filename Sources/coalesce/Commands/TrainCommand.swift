@@ -67,6 +67,15 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "Reward scaling for the Q-network: global (divide by the rewards' std) or state (divide each row by its state's own reward magnitude, so quiet and overloaded states are learned at the same relative precision; docs/training.md).")
     var rewardNormalisation: String = "global"
 
+    @Option(name: .long, help: "Train this many Q-networks on bootstrap resamples of the rows; the model then keeps --default-action unless another action is confidently better across them (docs/training.md). 1 = one network.")
+    var ensemble: Int = 1
+
+    @Option(name: .long, help: "Ensemble: standard deviations of the members' advantages a change away from the default must clear.")
+    var pessimism: Double = 1
+
+    @Option(name: .long, help: "Ensemble: the action kept unless another is confidently better: an action id (`coalesce inspect`), a setting (e.g. rx-usecs=8,rx-frames=16), or auto (the highest mean Q-value over the training states).")
+    var defaultAction: String = "auto"
+
     @Option(name: .long, help: "Target network update: hard:STEPS or polyak:TAU.")
     var targetUpdate: String = "hard:200"
 
@@ -139,6 +148,9 @@ struct TrainCommand: ParsableCommand {
         c.validationFraction = validationFraction
         c.binsPerFeature = bins
         c.maxCells = maxCells
+        c.ensembleMembers = ensemble
+        c.ensemblePessimism = pessimism
+        c.ensembleDefaultAction = try Self.defaultActionId(defaultAction, space: conversion.actionSpace)
         try c.validate()
 
         let split = conversion.dataset.split(validationFraction: validationFraction, seed: seed)
@@ -197,6 +209,25 @@ struct TrainCommand: ParsableCommand {
         }
     }
 
+    /// `--default-action`: nil for auto, else an id or a setting of `space`.
+    static func defaultActionId(_ text: String, space: ActionSpace) throws -> Int? {
+        if text == "auto" { return nil }
+        if let id = Int(text) {
+            guard id >= 0, id < space.count else {
+                throw ValidationError("--default-action \(id) is not an action id of the data's space '\(space.name)' (0…\(space.count - 1))")
+            }
+            return id
+        }
+        let setting: CoalescingSetting
+        do { setting = try CoalescingSetting.parse(text, layerCount: space.layerCount) } catch {
+            throw ValidationError("--default-action '\(text)': \(error)")
+        }
+        guard let id = space.index(of: setting) else {
+            throw ValidationError("--default-action '\(text)' is not an action of the data's space '\(space.name)'")
+        }
+        return id
+    }
+
     /// --created-at, else SOURCE_DATE_EPOCH, else the newest dataset file's modification time:
     /// never the wall clock, so retraining on the same files gives the same bytes.
     func creationTime() throws -> Int64 {
@@ -240,11 +271,19 @@ struct TrainCommand: ParsableCommand {
         } else if r.stoppedEarly {
             lines.append("early stop after epoch \(r.history.count) (no validation improvement for \(patience) epochs)")
         }
+        if let e = r.ensemble {
+            lines.append("ensemble: \(e.members) networks on bootstrap resamples (history above: member 1); default action \(e.defaultAction) "
+                         + "(\(configuredDefault(e))), changes need mean − \(Format.fixed(e.pessimism, 2)) · std of the advantage > 0")
+        }
         if let ope { lines.append("held-out off-policy evaluation:\n" + EvaluateCommand.table(ope)) }
         if let refusal { lines.append("held-out OPE skipped: \(refusal)") }
         lines.append("model: \(out) (\(bytes) bytes, \(r.kind.rawValue), \(algorithm))")
         return lines.joined(separator: "\n")
     }
+}
+
+extension TrainCommand {
+    func configuredDefault(_ e: EnsembleRule) -> String { defaultAction == "auto" ? "auto: highest mean Q over the training states" : "--default-action" }
 }
 
 /// The JSON `train --json` writes.
