@@ -163,10 +163,9 @@ public enum OfflineTrainer {
             throw .diverged("non-finite network parameters after \(result.gradientSteps) steps; lower --learning-rate or raise --gamma margin")
         }
         if members > 1, let shape = result.network {
-            let values = meanValues(of: memberParameters, shape: shape, states: normalisedTraining)
-            // Ties go to the lowest action id, like every greedy choice here.
-            let best = values.indices.reduce(0) { values[$1] > values[$0] ? $1 : $0 }
-            let defaultAction = configuration.ensembleDefaultAction ?? best
+            let values = ensembleMeanValues(of: memberParameters, shape: shape, states: normalisedTraining)
+            let defaultAction = configuration.ensembleDefaultAction
+                ?? Self.leastRegretAction(values: values, actionCount: shape.outputCount)
             guard defaultAction < training.actionCount else {
                 throw .invalidConfiguration("ensemble default action \(defaultAction) is not one of the \(training.actionCount) actions")
             }
@@ -175,14 +174,42 @@ public enum OfflineTrainer {
         return result
     }
 
-    /// Each action's Q-value averaged over `states` and over the networks (an
-    /// ensemble's estimate of how good each action is as a single setting).
-    static func meanValues(of networks: [[Float]], shape: MLPShape, states data: OfflineDataset) -> [Double] {
-        let block = 256
+    /// The quantile of per-state regret `leastRegretAction` ranks actions by.
+    public static let defaultRegretQuantile = 0.95
+
+    /// The action whose regret, max_a' Q(s,a') − Q(s,a), is lowest at the
+    /// `quantile` over the states (`values`: states × actions, row-major): the single
+    /// setting that is rarely far from the best one. An average would favour the
+    /// setting that is best in most states even when it is very bad in a few (e.g. low
+    /// moderation in overload); this is the fallback the ensemble keeps when unsure.
+    /// Ties go to the lowest action id.
+    public static func leastRegretAction(values: [Float], actionCount: Int, quantile: Double = defaultRegretQuantile) -> Int {
+        let states = values.count / max(1, actionCount)
+        guard states > 0 else { return 0 }
+        var regrets = [[Float]](repeating: [], count: actionCount)
+        for a in 0..<actionCount { regrets[a].reserveCapacity(states) }
+        for s in 0..<states {
+            let row = values[(s * actionCount)..<((s + 1) * actionCount)]
+            let best = row.max()!
+            for a in 0..<actionCount { regrets[a].append(best - row[row.startIndex + a]) }
+        }
+        let rank = min(states - 1, Int((quantile * Double(states)).rounded(.up)) - 1)
+        let scores = regrets.map { r -> Float in
+            var sorted = r
+            sorted.sort()
+            return sorted[max(0, rank)]
+        }
+        return scores.indices.reduce(0) { scores[$1] < scores[$0] ? $1 : $0 }
+    }
+
+    /// Q-values of every state (rows of `data`) for every action, averaged over the
+    /// networks: states × actions, row-major.
+    static func ensembleMeanValues(of networks: [[Float]], shape: MLPShape, states data: OfflineDataset) -> [Float] {
+        let block = 256, actions = shape.outputCount
         var unused = SeededGenerator(seed: 0)
         let net = MLP(shape: shape, capacity: block, generator: &unused)
-        var sums = [Double](repeating: 0, count: shape.outputCount)
-        let f = data.featureCount
+        var values = [Float](repeating: 0, count: data.count * actions)
+        let f = data.featureCount, weight = 1 / Float(networks.count)
         for parameters in networks {
             net.load(parameters)
             var start = 0
@@ -190,13 +217,11 @@ public enum OfflineTrainer {
                 let rows = min(block, data.count - start)
                 data.states.withUnsafeBufferPointer { net.setInputs(from: $0.baseAddress! + start * f, rows: rows) }
                 net.forward(rows: rows)
-                for r in 0..<rows {
-                    for a in 0..<shape.outputCount { sums[a] += Double(net.output[r * shape.outputCount + a]) }
-                }
+                for i in 0..<(rows * actions) { values[start * actions + i] += weight * net.output[i] }
                 start += rows
             }
         }
-        return sums.map { $0 / Double(max(1, data.count * networks.count)) }
+        return values
     }
 
     /// Epoch loop with validation, early stopping and restoring the best parameters.

@@ -105,8 +105,8 @@ public struct TrainingConfiguration: Sendable, Hashable {
     public var ensembleMembers: Int = 1
     /// κ of `EnsembleRule`: standard deviations of the members' advantages a change must clear.
     public var ensemblePessimism: Double = 1
-    /// The ensemble's default action; nil = the action with the highest mean Q-value over
-    /// the training states (the ensemble's estimate of the best single setting).
+    /// The ensemble's default action; nil = the action with the lowest 95th percentile of
+    /// regret over the training states (`OfflineTrainer.leastRegretAction`).
     public var ensembleDefaultAction: Int? = nil
 
     public init() {}

@@ -39,6 +39,34 @@ struct AgentSimulatorTests {
         #expect(Set(a).count >= 1)
     }
 
+    @Test("an ensemble from `coalesce train --ensemble` loads everywhere a model does: inspect, simulate and the agent agree")
+    func ensembleModelEndToEnd() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let coalesce = try Binaries.path("coalesce"), agent = try Binaries.path("coalesce-agent")
+        let r = try runProgram(coalesce, ["simulate", "--scenario", "rpc-low", "--policy", "explore:epsilon=1,hold=2",
+                                          "--seed", "1", "--duration", "4", "--interval", "50", "--record", "\(dir)/d.csv"])
+        try #require(r.status == 0, "\(r.output)")
+        let model = "\(dir)/e.model"
+        let common = ["train", "--data", "\(dir)/d.csv", "--algorithm", "cql", "--objective", "latency", "--out", model,
+                      "--created-at", "0", "--ope-steps", "0", "--epochs", "2", "--steps-per-epoch", "100", "--ensemble", "3"]
+        let refused = try runProgram(coalesce, common + ["--default-action", "rx-usecs=7"])
+        #expect(refused.status != 0 && refused.output.contains("--default-action 'rx-usecs=7' is not an action of the data's space"))
+        let train = try runProgram(coalesce, common + ["--default-action", "rx-usecs=8,rx-frames=16,tx-usecs=16,tx-frames=32"])
+        try #require(train.status == 0, "\(train.output)")
+        #expect(train.output.contains("ensemble: 3 networks on bootstrap resamples"))
+        let inspect = try runProgram(coalesce, ["inspect", model])
+        #expect(inspect.output.contains("3 networks; keeps action 3 unless mean − 1.00 · std"))
+
+        let sim = try runProgram(coalesce, ["simulate", "--scenario", "rpc-low", "--policy", "model:\(model)", "--seed", "7",
+                                            "--duration", "3", "--interval", "50", "--record", "\(dir)/sim.csv"])
+        try #require(sim.status == 0, "\(sim.output)")
+        let run = try runProgram(agent, ["--target", "sim:rpc-low", "--model", model, "--seed", "7", "--duration", "3",
+                                         "--interval-ms", "50", "--min-dwell-ms", "0", "--record", "\(dir)/agent.csv"])
+        try #require(run.status == 0, "\(run.output)")
+        #expect(try actions("\(dir)/sim.csv") == actions("\(dir)/agent.csv"))
+    }
+
     @Test("a model that needs latency features is refused at start where no probe runs")
     func latencyModelRefusedWithoutProbe() throws {
         guard AgentNamespace.canRun else { return }

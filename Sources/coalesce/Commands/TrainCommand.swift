@@ -73,7 +73,7 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "Ensemble: standard deviations of the members' advantages a change away from the default must clear.")
     var pessimism: Double = 1
 
-    @Option(name: .long, help: "Ensemble: the action kept unless another is confidently better: an action id (`coalesce inspect`), a setting (e.g. rx-usecs=8,rx-frames=16), or auto (the highest mean Q-value over the training states).")
+    @Option(name: .long, help: "Ensemble: the action kept unless another is confidently better: an action id (`coalesce inspect`), a setting (e.g. rx-usecs=8,rx-frames=16), or auto (the action whose regret against the best one, by the ensemble's mean Q-values, is lowest at the 95th percentile of the training states).")
     var defaultAction: String = "auto"
 
     @Option(name: .long, help: "Target network update: hard:STEPS or polyak:TAU.")
@@ -283,7 +283,7 @@ struct TrainCommand: ParsableCommand {
 }
 
 extension TrainCommand {
-    func configuredDefault(_ e: EnsembleRule) -> String { defaultAction == "auto" ? "auto: highest mean Q over the training states" : "--default-action" }
+    func configuredDefault(_ e: EnsembleRule) -> String { defaultAction == "auto" ? "auto: least regret at the 95th percentile of the training states" : "--default-action" }
 }
 
 /// The JSON `train --json` writes.
