@@ -35,6 +35,13 @@ public struct ActionSpace: Sendable, Hashable, Codable {
         settings.firstIndex(of: setting)
     }
 
+    /// The action id of a setting written as `key=value,…` (`CoalescingSetting.parse`, unset
+    /// parameters unmoderated), if it parses and the space contains it.
+    public func index(ofSpec text: String) -> Int? {
+        guard let setting = try? CoalescingSetting.parse(text, layerCount: layerCount) else { return nil }
+        return index(of: setting)
+    }
+
     /// This space with `extra` settings appended (those not already present), renamed.
     public func extended(with extra: [CoalescingSetting]) throws(ActionSpaceError) -> ActionSpace {
         var all = settings

@@ -59,6 +59,9 @@ struct AgentCommand: ParsableCommand {
     @Option(name: .long, help: "Safe setting for fallbacks, as a static spec (default: the settings found at start).")
     var fallback: String?
 
+    @Option(name: .long, help: "For an ensemble model (train --ensemble): the setting it keeps unless another is confidently better: model (its own default), start (the settings found at start, i.e. what the operator runs today) or a setting of the model's space.")
+    var ensembleDefault: String = "model"
+
     @Option(name: .long, help: "p99 latency SLO in µs; breaching it --slo-breach-intervals times in a row falls back.")
     var sloP99Us: Double?
 
@@ -161,7 +164,18 @@ struct AgentCommand: ParsableCommand {
             allowed: allowed, minDwellNs: UInt64(minDwellMs * 1e6), maxStep: maxStep, fallbackAction: fallbackAction,
             maxSampleIntervalNs: UInt64((maxSampleAgeMs ?? 3 * intervalMs) * 1e6), sloP99Us: sloP99Us,
             sloBreachIntervals: sloBreachIntervals, overloadCPUFraction: overloadCpu <= 1 ? overloadCpu : nil)
-        let policy = try SwappablePolicy(model: loaded, epsilon: epsilon, seed: seed)
+        var ensembleDefaultId: Int?
+        if loaded.file.metadata.ensemble == nil {
+            if ensembleDefault != "model" {
+                log.notice("--ensemble-default ignored: the model is not an ensemble", metadata: ["value": "\(ensembleDefault)"])
+            }
+        } else if ensembleDefault != "model" && ensembleDefault != "start" {
+            guard let id = space.index(ofSpec: ensembleDefault) else {
+                throw AgentModelError.invalid(path: model, reason: "--ensemble-default '\(ensembleDefault)' is not an action of the model's space '\(space.name)'")
+            }
+            ensembleDefaultId = id
+        }
+        let policy = try SwappablePolicy(model: loaded, epsilon: epsilon, seed: seed, ensembleDefault: ensembleDefaultId)
         let config = ControlLoopConfig(intervalNs: intervalNs, objective: loaded.file.metadata.objective,
                                        actionSpace: extendedSpace, guardConfig: guardConfig,
                                        episode: "\(targetLabel.replacingAll(",", "_"))-s\(seed)")
@@ -169,6 +183,14 @@ struct AgentCommand: ParsableCommand {
         var writer: DatasetWriter?
         defer { if !dryRun { restore(&loop, log: log) } }
         try loop.begin()
+        if ensembleDefault == "start" && loaded.file.metadata.ensemble != nil {
+            // Keep what the operator runs today unless the model is confident.
+            guard let start = loop.initialSetting, let id = space.index(of: start) else {
+                throw AgentModelError.invalid(path: model, reason: "--ensemble-default start: the setting found at start (\(loop.initialSetting?.specText ?? "unknown")) is not an action of the model's space '\(space.name)'; name one of its settings or use model")
+            }
+            ensembleDefaultId = id
+            try loop.policy.replace(with: loaded, ensembleDefault: id)
+        }
         if let path = record {
             writer = try DatasetWriter(path: path, header: DatasetHeader(
                 target: targetLabel, scenario: targetLabel, seed: seed, intervalNs: intervalNs,
@@ -179,6 +201,7 @@ struct AgentCommand: ParsableCommand {
         log.info("agent started", metadata: [
             "target": "\(targetLabel)", "interval_ms": "\(intervalMs)", "dry_run": "\(dryRun)",
             "allowed_actions": "\(allowed.count)/\(space.count)", "start_setting": "\(loop.initialSetting?.specText ?? "?")",
+            "ensemble_default": "\(loop.policy.ensembleDefault.map { "\($0) (\(space.settings[$0].specText))" } ?? "-")",
         ])
         let maxSteps = duration.map { max(1, Int($0 * 1e3 / intervalMs) - 1) }
         var steps = 0
@@ -192,7 +215,7 @@ struct AgentCommand: ParsableCommand {
                     guard next.file.metadata.actionSpace == space else {
                         throw AgentModelError.invalid(path: model, reason: "its action space differs from the running model's; restart the agent to change action spaces")
                     }
-                    try loop.policy.replace(with: next)
+                    try loop.policy.replace(with: next, ensembleDefault: next.file.metadata.ensemble == nil ? nil : ensembleDefaultId)
                     metrics.model(next)
                     metrics.reloaded(ok: true)
                     log.notice("model reloaded", metadata: ["version": "\(next.version)", "sha256": "\(next.sha256)"])

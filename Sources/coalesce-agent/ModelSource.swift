@@ -102,24 +102,28 @@ struct SwappablePolicy: Policy {
     private(set) var model: LoadedModel
     let epsilon: Double
     let seed: UInt64
+    /// The action the running ensemble keeps unless confident (nil: not an ensemble).
+    private(set) var ensembleDefault: Int?
 
-    init(model: LoadedModel, epsilon: Double, seed: UInt64) throws {
+    /// `ensembleDefault` replaces an ensemble model's own default action.
+    init(model: LoadedModel, epsilon: Double, seed: UInt64, ensembleDefault: Int? = nil) throws {
         self.model = model
         self.epsilon = epsilon
         self.seed = seed
-        self.current = try Self.make(model, epsilon: epsilon, seed: seed)
+        (self.current, self.ensembleDefault) = try Self.make(model, epsilon: epsilon, seed: seed, ensembleDefault: ensembleDefault)
     }
 
-    static func make(_ model: LoadedModel, epsilon: Double, seed: UInt64) throws -> AnyPolicy {
-        let policy = try ModelPolicy(model: model.file, identity: "model:\(model.version)")
-        guard epsilon > 0 else { return AnyPolicy(policy) }
+    static func make(_ model: LoadedModel, epsilon: Double, seed: UInt64, ensembleDefault: Int?) throws -> (AnyPolicy, Int?) {
+        let policy = try ModelPolicy(model: model.file, identity: "model:\(model.version)", ensembleDefault: ensembleDefault)
+        let chosen = policy.ensembleDefault
+        guard epsilon > 0 else { return (AnyPolicy(policy), chosen) }
         let allowed = Array(0..<policy.actionCount)
-        return AnyPolicy(ExplorationPolicy(base: policy, mode: .epsilonGreedy(epsilon: epsilon), allowed: allowed, seed: seed))
+        return (AnyPolicy(ExplorationPolicy(base: policy, mode: .epsilonGreedy(epsilon: epsilon), allowed: allowed, seed: seed)), chosen)
     }
 
     /// Replaces the policy atomically (between two steps).
-    mutating func replace(with model: LoadedModel) throws {
-        current = try Self.make(model, epsilon: epsilon, seed: seed)
+    mutating func replace(with model: LoadedModel, ensembleDefault: Int? = nil) throws {
+        (current, self.ensembleDefault) = try Self.make(model, epsilon: epsilon, seed: seed, ensembleDefault: ensembleDefault)
         self.model = model
     }
 

@@ -74,6 +74,17 @@ import Testing
         for _ in 0..<50 { #expect(try stubborn.greedyAction(SampleModels.state(&g)) == 5) }
     }
 
+    @Test func theOperatorCanReplaceAnEnsemblesDefault() throws {
+        var g = SeededGenerator(seed: 9)
+        var kept = try ModelPolicy(model: SampleModels.ensemble(pessimism: 1e6, defaultAction: 5), ensembleDefault: 2)
+        #expect(kept.ensembleDefault == 2)
+        for _ in 0..<30 { #expect(try kept.greedyAction(SampleModels.state(&g)) == 2) }
+        #expect(try ModelPolicy(model: SampleModels.ensemble(defaultAction: 5)).ensembleDefault == 5)
+        #expect(try ModelPolicy(model: SampleModels.mlp()).ensembleDefault == nil)
+        #expect(throws: ModelFileError.self) { try ModelPolicy(model: SampleModels.mlp(), ensembleDefault: 1) }
+        #expect(throws: ModelFileError.self) { try ModelPolicy(model: SampleModels.ensemble(), ensembleDefault: 16) }
+    }
+
     @Test func greedyActionIsTheArgmaxAndDecideAgrees() throws {
         var policy = try ModelPolicy(model: SampleModels.mlp())
         var g = SeededGenerator(seed: 4)

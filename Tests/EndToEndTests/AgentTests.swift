@@ -65,6 +65,28 @@ struct AgentSimulatorTests {
                                          "--interval-ms", "50", "--min-dwell-ms", "0", "--record", "\(dir)/agent.csv"])
         try #require(run.status == 0, "\(run.output)")
         #expect(try actions("\(dir)/sim.csv") == actions("\(dir)/agent.csv"))
+
+        // An ensemble that is never confident keeps its default, whichever the operator names.
+        let stubborn = "\(dir)/stubborn.model"
+        let t2 = try runProgram(coalesce, common.map { $0 == model ? stubborn : $0 } + ["--pessimism", "1000", "--default-action", "10"])
+        try #require(t2.status == 0, "\(t2.output)")
+        let keep = "rx-usecs=32,rx-frames=64,tx-usecs=16,tx-frames=32"
+        let kept = try runProgram(coalesce, ["simulate", "--scenario", "rpc-low", "--policy", "model:\(stubborn)", "--seed", "7",
+                                             "--duration", "3", "--interval", "50", "--ensemble-default", keep,
+                                             "--record", "\(dir)/kept.csv"])
+        try #require(kept.status == 0, "\(kept.output)")
+        #expect(try Set(actions("\(dir)/kept.csv")) == [6])
+        let wrong = try runProgram(coalesce, ["simulate", "--scenario", "rpc-low", "--policy", "model:\(stubborn)",
+                                              "--duration", "1", "--ensemble-default", "rx-usecs=33"])
+        #expect(wrong.status != 0 && wrong.output.contains("--ensemble-default 'rx-usecs=33' is not an action of the model's space"))
+        // `start`: the setting the agent found (the simulator starts at the model's action closest to its own).
+        let startRun = try runProgram(agent, ["--target", "sim:rpc-low", "--model", stubborn, "--seed", "7", "--duration", "3",
+                                              "--interval-ms", "50", "--min-dwell-ms", "0", "--ensemble-default", "start",
+                                              "--record", "\(dir)/start.csv"])
+        try #require(startRun.status == 0, "\(startRun.output)")
+        let started = try actions("\(dir)/start.csv")
+        #expect(Set(started).count == 1 && started.first != 10, "kept the start setting, not the model's default 10")
+        #expect(startRun.output.contains("ensemble_default=\"\(started[0]) ("))
     }
 
     @Test("a model that needs latency features is refused at start where no probe runs")

@@ -16,16 +16,29 @@ public struct ModelPolicy: Policy {
     private var indexScratch: [Int]
     private var output: [Float]
 
-    /// A policy from a decoded (and therefore verified) model file.
-    public init(model: ModelFile, identity: String? = nil) throws(ModelFileError) {
+    /// A policy from a decoded (and therefore verified) model file. For an ensemble,
+    /// `ensembleDefault` replaces the file's default action (e.g. with the setting the
+    /// operator runs today); it must be one of the model's actions.
+    public init(model: ModelFile, identity: String? = nil, ensembleDefault: Int? = nil) throws(ModelFileError) {
         try model.validate()
+        if let a = ensembleDefault {
+            guard model.metadata.ensemble != nil else {
+                throw .inconsistent(identity ?? "model", "only an ensemble model (train --ensemble) has a default action to replace")
+            }
+            guard a >= 0, a < model.metadata.actionSpace.count else {
+                throw .inconsistent(identity ?? "model", "default action \(a) is not one of the \(model.metadata.actionSpace.count) actions")
+            }
+        }
         self.metadata = model.metadata
-        self.evaluator = ModelEvaluator(model)
+        self.evaluator = ModelEvaluator(model, ensembleDefault: ensembleDefault)
         self.identity = identity ?? "model(\(model.metadata.algorithm),\(model.metadata.kind.rawValue))"
         self.scratch = [Float](repeating: 0, count: evaluator.scratchCount)
         self.indexScratch = [Int](repeating: 0, count: evaluator.indexScratchCount)
         self.output = [Float](repeating: 0, count: evaluator.actionCount)
     }
+
+    /// The action an ensemble keeps unless another is confidently better (nil for other models).
+    public var ensembleDefault: Int? { metadata.ensemble == nil ? nil : evaluator.defaultAction }
 
     /// Number of state features the model reads.
     public var featureCount: Int { evaluator.featureCount }
@@ -116,7 +129,7 @@ final class ModelEvaluator: @unchecked Sendable {
     private let logThreshold: Float
     /// Members 1… of an ensemble (member 0 is `body`), empty otherwise.
     private let members: [Network]
-    private let defaultAction: Int
+    let defaultAction: Int
     private let pessimism: Float
 
     private enum Body {
@@ -255,7 +268,7 @@ final class ModelEvaluator: @unchecked Sendable {
         }
     }
 
-    init(_ model: ModelFile) {
+    init(_ model: ModelFile, ensembleDefault: Int? = nil) {
         let m = model.metadata
         featureCount = m.featureNames.count
         actionCount = m.actionSpace.count
@@ -289,7 +302,7 @@ final class ModelEvaluator: @unchecked Sendable {
             scratchCount = featureCount + 3 * width + actionCount + (members.isEmpty ? 0 : count * actionCount)
             indexScratchCount = width
         }
-        defaultAction = m.ensemble?.defaultAction ?? 0
+        defaultAction = ensembleDefault ?? m.ensemble?.defaultAction ?? 0
         pessimism = Float(m.ensemble?.pessimism ?? 0)
         let tau = m.actionFilterThreshold ?? 0
         logThreshold = tau > 0 ? Float(CoreMath.log(tau)) : -Float.infinity

@@ -46,6 +46,8 @@ struct CompareCommand: ParsableCommand {
 
     @OptionGroup var overloadGuardOption: OverloadGuardOption
 
+    @OptionGroup var ensembleDefaultOption: EnsembleDefaultOption
+
     @Option(name: .long, help: "Parallel simulations (default: all cores).")
     var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
 
@@ -99,7 +101,8 @@ struct CompareCommand: ParsableCommand {
         if let b = baselineSpec, !specs.contains(b) { specs.append(b) }
         let comparison = LabComparison(
             scenarios: list, policies: specs, seeds: (0..<seeds).map { firstSeed + UInt64($0) },
-            runner: LabRunner(objective: objective, durationS: duration, intervalMs: nil, overloadGuardCPU: overloadGuardOption.overloadGuard), jobs: jobs,
+            runner: LabRunner(objective: objective, durationS: duration, intervalMs: nil, overloadGuardCPU: overloadGuardOption.overloadGuard,
+                             ensembleDefault: ensembleDefaultOption.ensembleDefault), jobs: jobs,
             title: "Coalesce comparison (\(objective.name) objective)", baseline: baselineSpec?.description)
         let input = try ComparisonRunner.run(comparison, grid: grid, label: "compare")
         try ComparisonRunner.write(input, json: json, report: report)
@@ -113,7 +116,8 @@ extension CompareCommand {
         configuration.seed = firstSeed
         configuration.fqe.steps = opeSteps
         configuration.fqe.seed = firstSeed
-        let result = try OfflineComparison(datasets: data, policies: specs, objective: objective, configuration: configuration).run()
+        let result = try OfflineComparison(datasets: data, policies: specs, objective: objective, configuration: configuration,
+                                         ensembleDefault: ensembleDefaultOption.ensembleDefault).run()
         print(OfflineComparison.table(result))
         try JSONOutput.write(result, to: json)
         print("json: \(json)")
@@ -126,7 +130,8 @@ extension CompareCommand {
         let live = LiveComparison(
             interface: interface, policies: specs, blockSeconds: block, rounds: blocks, settleSeconds: settle,
             intervalMs: interval, objective: objective, seed: firstSeed,
-            options: HostTargetOptions(probePeer: probe), shouldStop: { StopSignals.stopRequested })
+            options: HostTargetOptions(probePeer: probe), ensembleDefault: ensembleDefaultOption.ensembleDefault,
+            shouldStop: { StopSignals.stopRequested })
         let input = try live.run(log: { Terminal.error("compare: \($0)") })
         try ComparisonRunner.write(input, json: json, report: report)
     }

@@ -25,6 +25,12 @@ struct OverloadGuardOption: ParsableArguments {
     }
 }
 
+/// `--ensemble-default`, shared by the lab commands that run learned policies.
+struct EnsembleDefaultOption: ParsableArguments {
+    @Option(name: .long, help: "For ensemble models (train --ensemble): the setting to keep unless another is confidently better, instead of the model's own default, e.g. the static setting you run today. It must be an action of the model's space. Other models are unaffected.")
+    var ensembleDefault: String?
+}
+
 /// `coalesce simulate`: one policy on one scenario in the lab.
 struct SimulateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -43,6 +49,8 @@ struct SimulateCommand: ParsableCommand {
     var policy: String
 
     @OptionGroup var overloadGuardOption: OverloadGuardOption
+
+    @OptionGroup var ensembleDefaultOption: EnsembleDefaultOption
 
     @Option(name: .long, help: "Random seed (traffic and exploration).")
     var seed: UInt64 = 1
@@ -65,7 +73,7 @@ struct SimulateCommand: ParsableCommand {
         let objective = try objectiveOption.resolve()
         let scenario = try LabRunner.scenario(self.scenario)
         let spec = try PolicySpec.parse(policy)
-        let models = ModelStore()
+        let models = ModelStore(ensembleDefault: ensembleDefaultOption.ensembleDefault)
         let base = try models.actionSpace(of: [spec]) ?? ActionSpace.defaultSpace(layerCount: scenario.layerCount)
         guard base.layerCount == scenario.layerCount else {
             throw LabError.invalidOption(
@@ -73,7 +81,8 @@ struct SimulateCommand: ParsableCommand {
         }
         let space = try base.extended(with: try spec.requiredSettings(in: base))
         let runner = LabRunner(objective: objective, durationS: duration, intervalMs: interval,
-                               overloadGuardCPU: overloadGuardOption.overloadGuard)
+                               overloadGuardCPU: overloadGuardOption.overloadGuard,
+                               ensembleDefault: ensembleDefaultOption.ensembleDefault)
         let writer = try record.map { path in
             try DatasetWriter(path: path, header: DatasetHeader(
                 target: "sim:\(scenario.name)", scenario: scenario.name, seed: seed,

@@ -55,7 +55,7 @@ struct LabComparison {
     func run(includeGrid: Bool, progress: @escaping @Sendable (Int, Int) -> Void) throws -> ComparisonInput {
         // A model runs only on scenarios with its number of layers (a bare-metal model
         // cannot drive a two-layer virtualized host, nor the reverse).
-        let models = ModelStore()
+        let models = ModelStore(ensembleDefault: runner.ensembleDefault)
         var perScenario: [[PolicySpec]] = []
         for s in scenarios {
             var list: [PolicySpec] = []
@@ -97,7 +97,7 @@ struct LabComparison {
         let jobList = jobs, spaceList = spaces, specLists = perScenario
         try WorkPool.run(jobList.count + twinJobs.count, threads: self.jobs, progress: progress) { n in
             // A model store per job: ModelPolicy instances carry scratch buffers.
-            let models = ModelStore()
+            let models = ModelStore(ensembleDefault: runner.ensembleDefault)
             if n < jobList.count {
                 let job = jobList[n]
                 let spec = specLists[job.scenario][job.policy]

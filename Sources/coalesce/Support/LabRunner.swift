@@ -66,6 +66,8 @@ struct LabRunner: Sendable {
     /// When set, learned (`model:`) policies run behind the guard's overload rule with this
     /// CPU fraction, as `coalesce-agent` does by default (`GuardConfig.overloadCPUFraction`).
     var overloadGuardCPU: Double? = nil
+    /// `--ensemble-default`: the setting ensemble models keep unless confident (nil: their own).
+    var ensembleDefault: String? = nil
 
     /// The guard a policy runs behind in the lab: permissive, except the overload rule for
     /// learned policies when `overloadGuardCPU` is set.

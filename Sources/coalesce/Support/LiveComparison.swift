@@ -19,6 +19,8 @@ struct LiveComparison {
     var objective: Objective
     var seed: UInt64
     var options: HostTargetOptions
+    /// `--ensemble-default` for ensemble models.
+    var ensembleDefault: String? = nil
     var shouldStop: () -> Bool
 
     /// The per-block figures of one policy run.
@@ -34,7 +36,7 @@ struct LiveComparison {
             do { try target.restore() } catch { log("could not restore \(interface): \(error)") }
         }
         var rng = SeededGenerator(seed: seed)
-        let models = ModelStore()
+        let models = ModelStore(ensembleDefault: ensembleDefault)
         var blocks = Array(repeating: [Block](), count: policies.count)
         let intervalNs = UInt64(intervalMs * 1e6)
         let steps = max(2, Int(blockSeconds * 1e3 / intervalMs))

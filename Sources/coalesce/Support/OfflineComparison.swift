@@ -10,6 +10,8 @@ struct OfflineComparison {
     var policies: [PolicySpec]
     var objective: Objective
     var configuration: OPEConfiguration
+    /// `--ensemble-default` for ensemble models.
+    var ensembleDefault: String? = nil
 
     struct Row: Codable {
         var policy: String
@@ -40,14 +42,16 @@ struct OfflineComparison {
         let conversion = try OfflineDataset.converting(loaded, objective: objective)
         let data = conversion.dataset
         let space = conversion.actionSpace
-        let models = ModelStore()
+        let models = ModelStore(ensembleDefault: ensembleDefault)
         var rows: [Row] = []
         var behaviour: PolicyValueEstimate?
         for spec in policies {
             var actions: [Int32], next: [Int32]
             switch spec {
             case .model(let path):
-                let policy = try ModelPolicy(model: try models.file(path), identity: spec.description)
+                let model = try models.file(path)
+                let policy = try ModelPolicy(model: model, identity: spec.description,
+                                             ensembleDefault: try ModelStore.ensembleDefault(ensembleDefault, of: model, path: path))
                 guard policy.actionCount == space.count else {
                     throw LabError.invalidOption("\(spec): the model has \(policy.actionCount) actions, the data's space '\(space.name)' \(space.count)")
                 }
