@@ -39,3 +39,8 @@ policies="static-grid,dim,dim-cqe,itr"
 for m in F-ens-s1 F-ens-s2 F-ens-s3 F-one-s1 F-one-s2 F-one-s3 F-shipped; do policies="$policies,model:m/$m.model"; done
 $B compare --policies "$policies" --scenarios "$scenarios" --seeds 10 --first-seed 8001 --objective latency \
     --json compare-8001-8010.json --report compare-8001-8010.html | tee compare-8001-8010.txt
+# The same ensembles anchored to an operator's static setting, paired against it.
+op=rx-usecs=2,rx-frames=4,tx-usecs=16,tx-frames=32
+$B compare --policies "static:$op,model:m/F-ens-s1.model,model:m/F-ens-s2.model,model:m/F-ens-s3.model" \
+    --baseline "static:$op" --ensemble-default "$op" --scenarios "$scenarios" --seeds 10 --first-seed 8001 \
+    --objective latency --json anchored-rx2f4-8001-8010.json | tee anchored-rx2f4-8001-8010.txt
