@@ -96,13 +96,22 @@ public enum LearnBenchmark {
         return Double(rows) * Double(sweeps) / t
     }
 
-    /// Mean time of one `ModelPolicy` decision, nanoseconds, for an MLP
-    /// (13-64-64-16) or a Q-table (4 features × 4 bins, 16 actions).
-    public static func decisionNanoseconds(table: Bool, decisions: Int = 1_000_000) -> Double {
+    /// The kinds of model `decisionNanoseconds` times.
+    public enum DecisionModel: Sendable {
+        /// 4 features × 4 bins, 16 actions.
+        case qTable
+        /// One 13-64-64-16 network.
+        case mlp
+        /// `members` 13-64-64-16 networks and the ensemble rule.
+        case ensemble(members: Int)
+    }
+
+    /// Mean time of one `ModelPolicy` decision, nanoseconds.
+    public static func decisionNanoseconds(_ kind: DecisionModel, decisions: Int = 1_000_000) -> Double {
         var g = SeededGenerator(seed: 4)
         let features = FeatureExtractor.count, actions = ActionSpace.bareMetal.count
-        let model: ModelFile
-        if table {
+        var model: ModelFile
+        if case .qTable = kind {
             let d = StateDiscretisation(featureIndices: [0, 2, 3, 5], edges: Array(repeating: [-0.7, 0, 0.7], count: 4))
             let values = (0..<(d.cellCount * actions)).map { _ in Float(g.nextGaussian()) }
             model = ModelFile(metadata: ModelMetadata(
@@ -118,6 +127,14 @@ public enum LearnBenchmark {
                 actionSpace: .bareMetal, objective: .latency, algorithm: "double-dqn", hyperParameters: [:], datasets: [],
                 createdAtEpoch: 0, toolVersion: CoalesceVersion.current, network: shape,
                 tensors: [TensorInfo(name: "q_network", count: shape.parameterCount)]), tensors: [net.parameterArray])
+            if case .ensemble(let members) = kind {
+                for k in 1..<members {
+                    let member = MLP(shape: shape, capacity: 1, generator: &g)
+                    model.metadata.tensors.append(TensorInfo(name: EnsembleRule.tensorName(member: k), count: shape.parameterCount))
+                    model.tensors.append(member.parameterArray)
+                }
+                model.metadata.ensemble = EnsembleRule(members: members, pessimism: 1, defaultAction: 6)
+            }
         }
         var policy = try! ModelPolicy(model: model)
         let states = (0..<1024).map { _ in (0..<features).map { _ in Float(g.nextGaussian()) } }
@@ -146,9 +163,11 @@ public enum LearnBenchmark {
             BenchmarkFigure(name: "sgemm 1024³ (1 thread)", value: sgemmGFLOPS(), unit: "GFLOP/s", target: nil, higherIsBetter: true),
             BenchmarkFigure(name: "q-table fitting, one sweep", value: qTableTransitionsPerSecond() / 1e6,
                             unit: "M transitions/s", target: 50, higherIsBetter: true),
-            BenchmarkFigure(name: "ModelPolicy decision, MLP 13-64-64-16", value: decisionNanoseconds(table: false),
+            BenchmarkFigure(name: "ModelPolicy decision, MLP 13-64-64-16", value: decisionNanoseconds(.mlp),
                             unit: "ns", target: 1000, higherIsBetter: false),
-            BenchmarkFigure(name: "ModelPolicy decision, Q-table", value: decisionNanoseconds(table: true),
+            BenchmarkFigure(name: "ModelPolicy decision, ensemble of 5 MLPs", value: decisionNanoseconds(.ensemble(members: 5)),
+                            unit: "ns", target: 5000, higherIsBetter: false),
+            BenchmarkFigure(name: "ModelPolicy decision, Q-table", value: decisionNanoseconds(.qTable),
                             unit: "ns", target: 200, higherIsBetter: false),
         ]
     }
