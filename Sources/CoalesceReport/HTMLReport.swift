@@ -67,6 +67,11 @@ extension ComparisonReport {
         }
     }
 
+    /// Right-aligned table cells holding `values` (already HTML), in order.
+    private func numberCells(_ values: String...) -> String {
+        values.map { "<td class=\"num\">\($0)</td>" }.joined()
+    }
+
     /// A policy's display name, escaped, breakable after commas.
     private func nameHTML(_ policy: String) -> String {
         Escape.html(DisplayName.of(policy)).replacing(",", with: ",<wbr>")
@@ -130,15 +135,16 @@ extension ComparisonReport {
                     else if behind { h += " <span class=\"badge behind\">behind best static (n.s.)</span>" }
                     h += "</td><td>\(nameHTML(p.policy))</td>"
                     h += "<td>\(s.bestStatic.map(nameHTML) ?? "—")</td>"
-                    h += "<td class=\"num\">\(NumberText.estimateCell(p.figures.reward))</td>"
-                    h += "<td class=\"num\">\(best.map { NumberText.estimateCell($0.figures.reward) } ?? "—")</td>"
-                    h += "<td class=\"num\">\(dim.map { NumberText.estimateCell($0.figures.reward) } ?? "—")</td>"
-                    h += "<td class=\"num\">\(vsStatic.map { NumberText.estimateCell($0.reward, signed: true) + verdictBadge($0.verdict) } ?? "—")</td>"
-                    h += "<td class=\"num\">\(vsDim.map { NumberText.estimateCell($0.reward, signed: true) + verdictBadge($0.verdict) } ?? "—")</td>"
                     let p99s = [p, best, dim].map { $0.map { NumberText.short($0.figures.latencyP99Us.mean) } ?? "—" }
                     let cpus = [p, best, dim].map { $0.map { NumberText.short($0.figures.cpuPercent.mean) } ?? "—" }
-                    h += "<td class=\"num\">\(p99s.joined(separator: " / "))</td><td class=\"num\">\(cpus.joined(separator: " / "))</td>"
-                    h += "<td class=\"num\">\(s.switchingHeadroom.map { NumberText.estimateCell($0, signed: true) } ?? "—")</td></tr>\n"
+                    h += numberCells(
+                        NumberText.estimateCell(p.figures.reward),
+                        best.map { NumberText.estimateCell($0.figures.reward) } ?? "—",
+                        dim.map { NumberText.estimateCell($0.figures.reward) } ?? "—",
+                        vsStatic.map { NumberText.estimateCell($0.reward, signed: true) + verdictBadge($0.verdict) } ?? "—",
+                        vsDim.map { NumberText.estimateCell($0.reward, signed: true) + verdictBadge($0.verdict) } ?? "—",
+                        p99s.joined(separator: " / "), cpus.joined(separator: " / "),
+                        s.switchingHeadroom.map { NumberText.estimateCell($0, signed: true) } ?? "—") + "</tr>\n"
                 }
             }
             h += "</tbody></table>\n"
@@ -239,20 +245,14 @@ extension ComparisonReport {
             if p.policy == s.bestStatic { h += " <span class=\"badge best\">★ best static</span>" }
             if p.policy == s.baseline { h += " <span class=\"badge base\">baseline</span>" }
             h += "</td><td>\(p.kind.rawValue)</td>"
-            h += "<td class=\"num\">\(NumberText.estimateCell(f.reward))</td>"
-            if p.policy == s.baseline {
-                h += "<td class=\"num\">0<br><span class=\"ci\">baseline</span></td>"
-            } else {
-                h += "<td class=\"num\">\(NumberText.estimateCell(p.deltaVsBaseline.reward, signed: true))\(verdictText(p.deltaVsBaseline.verdict))</td>"
-            }
-            h += "<td class=\"num\">\(NumberText.si(f.throughputPps.mean))</td>"
-            h += "<td class=\"num\">\(NumberText.short(f.latencyP50Us.mean))</td>"
-            h += "<td class=\"num\">\(NumberText.estimateCell(f.latencyP99Us))</td>"
-            h += "<td class=\"num\">\(NumberText.short(f.latencyP999Us.mean))</td>"
-            h += "<td class=\"num\">\(NumberText.estimateCell(f.cpuPercent))</td>"
-            h += "<td class=\"num\">\(NumberText.si(f.interruptsPerS.mean))</td>"
-            h += "<td class=\"num\">\(NumberText.count(f.drops.mean))</td>"
-            h += "<td class=\"num\">\(NumberText.count(f.changes.mean))</td></tr>\n"
+            let delta = p.policy == s.baseline
+                ? "0<br><span class=\"ci\">baseline</span>"
+                : NumberText.estimateCell(p.deltaVsBaseline.reward, signed: true) + verdictText(p.deltaVsBaseline.verdict)
+            h += numberCells(
+                NumberText.estimateCell(f.reward), delta, NumberText.si(f.throughputPps.mean),
+                NumberText.short(f.latencyP50Us.mean), NumberText.estimateCell(f.latencyP99Us),
+                NumberText.short(f.latencyP999Us.mean), NumberText.estimateCell(f.cpuPercent),
+                NumberText.si(f.interruptsPerS.mean), NumberText.count(f.drops.mean), NumberText.count(f.changes.mean)) + "</tr>\n"
         }
         return h + "</tbody></table>\n"
     }
@@ -262,18 +262,18 @@ extension ComparisonReport {
         var h = "<h3>Virtualized vs bare metal: how close each policy gets</h3>\n<table class=\"bare\" id=\"bare-metal-\(Escape.html(s.name))\">\n"
         h += "<thead><tr><th>Policy</th><th>Throughput pkt/s</th><th>% of bare metal</th><th>p99 µs</th>"
         h += "<th>p99 ÷ bare-metal p99</th><th>CPU %</th></tr></thead>\n<tbody>\n"
-        h += "<tr class=\"ref\"><td>bare metal (same traffic)</td><td class=\"num\">\(NumberText.si(bare.throughputPps))</td>"
-        h += "<td class=\"num\">100</td><td class=\"num\">\(NumberText.short(bare.latencyP99Us))</td><td class=\"num\">1.00×</td>"
-        h += "<td class=\"num\">\(NumberText.short(bare.cpuPercent))</td></tr>\n"
+        h += "<tr class=\"ref\"><td>bare metal (same traffic)</td>" + numberCells(
+            NumberText.si(bare.throughputPps), "100", NumberText.short(bare.latencyP99Us), "1.00×",
+            NumberText.short(bare.cpuPercent)) + "</tr>\n"
         let rows = s.policies.filter { $0.policy == s.bestStatic || $0.kind != .staticSetting }
         for p in rows {
             let f = p.figures
             let share = bare.throughputPps > 0 ? NumberText.fixed(f.throughputPps.mean / bare.throughputPps * 100, 1) : "—"
             let ratio = bare.latencyP99Us > 0 ? NumberText.fixed(f.latencyP99Us.mean / bare.latencyP99Us, 2) + "×" : "—"
             let label = nameHTML(p.policy) + (p.policy == s.bestStatic ? " (best static)" : "")
-            h += "<tr><td>\(label)</td><td class=\"num\">\(NumberText.si(f.throughputPps.mean))</td>"
-            h += "<td class=\"num\">\(share)</td><td class=\"num\">\(NumberText.short(f.latencyP99Us.mean))</td>"
-            h += "<td class=\"num\">\(ratio)</td><td class=\"num\">\(NumberText.short(f.cpuPercent.mean))</td></tr>\n"
+            h += "<tr><td>\(label)</td>" + numberCells(
+                NumberText.si(f.throughputPps.mean), share, NumberText.short(f.latencyP99Us.mean), ratio,
+                NumberText.short(f.cpuPercent.mean)) + "</tr>\n"
         }
         return h + "</tbody></table>\n"
     }
