@@ -164,18 +164,21 @@ struct AgentCommand: ParsableCommand {
             allowed: allowed, minDwellNs: UInt64(minDwellMs * 1e6), maxStep: maxStep, fallbackAction: fallbackAction,
             maxSampleIntervalNs: UInt64((maxSampleAgeMs ?? 3 * intervalMs) * 1e6), sloP99Us: sloP99Us,
             sloBreachIntervals: sloBreachIntervals, overloadCPUFraction: overloadCpu <= 1 ? overloadCpu : nil)
+        // The operator's choice of the setting an ensemble keeps, resolved once against the
+        // model's space (a reload must keep that space) and used for every ensemble loaded.
+        let isEnsemble = loaded.file.metadata.ensemble != nil
         var ensembleDefaultId: Int?
-        if loaded.file.metadata.ensemble == nil {
-            if ensembleDefault != "model" {
-                log.notice("--ensemble-default ignored: the model is not an ensemble", metadata: ["value": "\(ensembleDefault)"])
-            }
-        } else if ensembleDefault != "model" && ensembleDefault != "start" {
-            guard let id = space.index(ofSpec: ensembleDefault) else {
+        if ensembleDefault != "model" && ensembleDefault != "start" {
+            ensembleDefaultId = space.index(ofSpec: ensembleDefault)
+            if ensembleDefaultId == nil && isEnsemble {
                 throw AgentModelError.invalid(path: model, reason: "--ensemble-default '\(ensembleDefault)' is not an action of the model's space '\(space.name)'")
             }
-            ensembleDefaultId = id
         }
-        let policy = try SwappablePolicy(model: loaded, epsilon: epsilon, seed: seed, ensembleDefault: ensembleDefaultId)
+        if !isEnsemble && ensembleDefault != "model" {
+            log.notice("--ensemble-default has no effect until an ensemble model is loaded", metadata: ["value": "\(ensembleDefault)"])
+        }
+        let policy = try SwappablePolicy(model: loaded, epsilon: epsilon, seed: seed,
+                                         ensembleDefault: isEnsemble ? ensembleDefaultId : nil)
         let config = ControlLoopConfig(intervalNs: intervalNs, objective: loaded.file.metadata.objective,
                                        actionSpace: extendedSpace, guardConfig: guardConfig,
                                        episode: "\(targetLabel.replacingAll(",", "_"))-s\(seed)")
@@ -183,13 +186,13 @@ struct AgentCommand: ParsableCommand {
         var writer: DatasetWriter?
         defer { if !dryRun { restore(&loop, log: log) } }
         try loop.begin()
-        if ensembleDefault == "start" && loaded.file.metadata.ensemble != nil {
+        if ensembleDefault == "start" {
             // Keep what the operator runs today unless the model is confident.
-            guard let start = loop.initialSetting, let id = space.index(of: start) else {
+            ensembleDefaultId = loop.initialSetting.flatMap { space.index(of: $0) }
+            if ensembleDefaultId == nil && isEnsemble {
                 throw AgentModelError.invalid(path: model, reason: "--ensemble-default start: the setting found at start (\(loop.initialSetting?.specText ?? "unknown")) is not an action of the model's space '\(space.name)'; name one of its settings or use model")
             }
-            ensembleDefaultId = id
-            try loop.policy.replace(with: loaded, ensembleDefault: id)
+            if isEnsemble { try loop.policy.replace(with: loaded, ensembleDefault: ensembleDefaultId) }
         }
         if let path = record {
             writer = try DatasetWriter(path: path, header: DatasetHeader(

@@ -37,6 +37,10 @@ struct AgentSimulatorTests {
         #expect(a.count == 59)
         #expect(a == b)
         #expect(Set(a).count >= 1)
+        // --ensemble-default means nothing to a model that is not an ensemble: said, not fatal.
+        let plain = try runProgram(agent, ["--target", "sim:rpc-low", "--model", model, "--seed", "7", "--duration", "1",
+                                           "--interval-ms", "50", "--ensemble-default", "start"])
+        #expect(plain.status == 0 && plain.output.contains("--ensemble-default has no effect until an ensemble model is loaded"))
     }
 
     @Test("an ensemble from `coalesce train --ensemble` loads everywhere a model does: inspect, simulate and the agent agree")
