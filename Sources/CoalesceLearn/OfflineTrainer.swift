@@ -15,6 +15,8 @@ public struct TrainingResult: Sendable {
     public var ensembleParameters: [[Float]] = []
     /// The ensemble's decision rule, when there are members.
     public var ensemble: EnsembleRule?
+    /// The training states' support (raw features), for an ensemble's support check.
+    public var support: FeatureSupport?
     /// Per epoch (or per tabular sweep) figures.
     public var history: [EpochReport]
     /// Epoch whose parameters were kept (the best validation loss).
@@ -56,6 +58,7 @@ public struct TrainingResult: Sendable {
             actionFilterThreshold: behaviourNetwork == nil ? nil : Double(configuration.bcqThreshold),
             discretisation: discretisation, tensors: tensors, trainingSummary: summary)
         metadata.ensemble = ensemble
+        metadata.support = support
         let model = ModelFile(metadata: metadata, tensors: arrays)
         do { try model.validate() } catch { throw .invalidData("trained model is inconsistent: \(error)") }
         return model
@@ -170,6 +173,10 @@ public enum OfflineTrainer {
                 throw .invalidConfiguration("ensemble default action \(defaultAction) is not one of the \(training.actionCount) actions")
             }
             result.ensemble = EnsembleRule(members: members, pessimism: configuration.ensemblePessimism, defaultAction: defaultAction)
+            if configuration.supportQuantile > 0 {
+                result.support = FeatureSupport.of(states: rawTraining.states, featureCount: rawTraining.featureCount,
+                                                   quantile: configuration.supportQuantile, margin: configuration.supportMargin)
+            }
         }
         return result
     }

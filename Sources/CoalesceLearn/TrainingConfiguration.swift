@@ -108,6 +108,12 @@ public struct TrainingConfiguration: Sendable, Hashable {
     /// The ensemble's default action; nil = the action with the lowest 95th percentile of
     /// regret over the training states (`OfflineTrainer.leastRegretAction`).
     public var ensembleDefaultAction: Int? = nil
+    /// An ensemble keeps its default where a feature lies outside the training rows'
+    /// [q, 1 − q] quantiles (widened by `supportMargin` of that span): `FeatureSupport`.
+    /// 0 = no support check.
+    public var supportQuantile: Double = 0.001
+    /// How far the support box reaches beyond the quantiles, as a fraction of their span.
+    public var supportMargin: Double = 0.1
 
     public init() {}
 
@@ -146,6 +152,8 @@ public struct TrainingConfiguration: Sendable, Hashable {
                 h["ensemble_pessimism"] = "\(ensemblePessimism)"
                 h["ensemble_default_action"] = ensembleDefaultAction.map { "\($0)" } ?? "auto"
                 h["ensemble_resampling"] = "bootstrap-rows"
+                h["support_quantile"] = "\(supportQuantile)"
+                if supportQuantile > 0 { h["support_margin"] = "\(supportMargin)" }
             }
         }
         return h
@@ -184,6 +192,12 @@ public struct TrainingConfiguration: Sendable, Hashable {
                 throw .invalidConfiguration("ensemble pessimism \(ensemblePessimism) must be a finite number ≥ 0")
             }
             if let a = ensembleDefaultAction, a < 0 { throw .invalidConfiguration("ensemble default action \(a) must be ≥ 0") }
+            guard supportQuantile >= 0, supportQuantile < 0.5 else {
+                throw .invalidConfiguration("support quantile \(supportQuantile) must be in [0, 0.5)")
+            }
+            guard supportMargin >= 0, supportMargin.isFinite else {
+                throw .invalidConfiguration("support margin \(supportMargin) must be a finite number ≥ 0")
+            }
         }
         guard binsPerFeature >= 2, maxCells >= 1 else { throw .invalidConfiguration("Q-table needs ≥ 2 bins per feature and ≥ 1 cell") }
     }

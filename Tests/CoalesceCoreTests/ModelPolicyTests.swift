@@ -74,6 +74,42 @@ import Testing
         for _ in 0..<50 { #expect(try stubborn.greedyAction(SampleModels.state(&g)) == 5) }
     }
 
+    @Test func outsideItsTrainingSupportAnEnsembleKeepsTheDefault() throws {
+        // κ = 0: the ensemble follows its mean advantage wherever it is allowed to.
+        var model = SampleModels.ensemble(members: 4, pessimism: 0, defaultAction: 3)
+        let n = FeatureExtractor.count
+        model.metadata.support = FeatureSupport(low: Array(repeating: -3, count: n), high: Array(repeating: 9, count: n))
+        var free = try ModelPolicy(model: SampleModels.ensemble(members: 4, pessimism: 0, defaultAction: 3))
+        var checked = try ModelPolicy(model: model)
+        var g = SeededGenerator(seed: 12)
+        var changedInside = 0, changedOutside = 0
+        for k in 0..<100 {
+            var s = SampleModels.state(&g)     // values in [−3, 9): inside
+            #expect(try checked.greedyAction(s) == free.greedyAction(s))
+            if try free.greedyAction(s) != 3 { changedInside += 1 }
+            s[k % n] = k % 2 == 0 ? 9.5 : -3.5  // one feature outside
+            if try free.greedyAction(s) != 3 { changedOutside += 1 }
+            #expect(try checked.greedyAction(s) == 3)
+        }
+        #expect(changedInside > 10 && changedOutside > 10, "the check, not the networks, kept the default")
+        // Support bounds must describe every feature with a finite interval.
+        model.metadata.support = FeatureSupport(low: [0], high: [1])
+        #expect(throws: ModelFileError.self) { try model.validate() }
+        model.metadata.support = FeatureSupport(low: Array(repeating: 1, count: n), high: Array(repeating: 0, count: n))
+        #expect(throws: ModelFileError.self) { try model.validate() }
+    }
+
+    @Test func supportIsTheQuantileBoxWidenedByTheMargin() {
+        // Feature 0: 0…100; feature 1: constant 5.
+        let states: [Float] = (0...100).flatMap { [Float($0), 5] }
+        let support = FeatureSupport.of(states: states, featureCount: 2, quantile: 0.05, margin: 0.1)
+        #expect(support.low == [5 - 9, 5] && support.high == [95 + 9, 5])
+        #expect([Float(-3.9), 5].withUnsafeBufferPointer { support.contains($0.baseAddress!) })
+        #expect(![Float(-4.1), 5].withUnsafeBufferPointer { support.contains($0.baseAddress!) })
+        #expect(![Float(50), 5.001].withUnsafeBufferPointer { support.contains($0.baseAddress!) })
+        #expect(![Float.nan, 5].withUnsafeBufferPointer { support.contains($0.baseAddress!) })
+    }
+
     @Test func theOperatorCanReplaceAnEnsemblesDefault() throws {
         var g = SeededGenerator(seed: 9)
         var kept = try ModelPolicy(model: SampleModels.ensemble(pessimism: 1e6, defaultAction: 5), ensembleDefault: 2)

@@ -87,6 +87,11 @@ import Testing
         let bounds = try ensemble.evaluate([0.95]).scores
         #expect(bounds[0] == 0 && bounds[1] < 0 && bounds[2] < 0)
 
+        // The training support (x ∈ [0, 1)): far outside it the default is kept.
+        let support = try #require(result.support)
+        #expect(support.low[0] < 0.01 && support.low[0] > -0.11 && support.high[0] > 0.99 && support.high[0] < 1.11)
+        #expect(try ensemble.greedyAction([-5]) == 0 && ensemble.greedyAction([5]) == 0)
+
         // Same data, same seed: the same ensemble, bit for bit.
         let again = try OfflineTrainer.train(training: data, validation: try bandit(seed: 22, rows: 300),
                                              configuration: configuration(members: 5, pessimism: 1))

@@ -125,6 +125,14 @@ public struct ModelFile: Sendable, Equatable {
                 throw .inconsistent(source, "tensor '\(info.name)' value \(i) is not finite")
             }
         }
+        if let support = m.support {
+            guard support.low.count == n, support.high.count == n else {
+                throw .inconsistent(source, "support has \(support.low.count) low and \(support.high.count) high bounds for \(n) features")
+            }
+            for i in 0..<n where !(support.low[i].isFinite && support.high[i].isFinite && support.low[i] <= support.high[i]) {
+                throw .inconsistent(source, "support of feature '\(m.featureNames[i])' is not a finite interval (\(support.low[i]) … \(support.high[i]))")
+            }
+        }
         let actions = m.actionSpace.count
         switch m.kind {
         case .qTable:

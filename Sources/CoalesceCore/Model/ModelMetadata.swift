@@ -56,12 +56,51 @@ public struct TensorInfo: Sendable, Hashable, Codable {
     }
 }
 
+/// The box of raw feature values a model was trained on: per feature, a low and a
+/// high quantile of the training states, widened by a margin. A state with any
+/// feature outside it is unlike every training state in at least that feature.
+public struct FeatureSupport: Sendable, Hashable, Codable {
+    public var low: [Float]
+    public var high: [Float]
+
+    public init(low: [Float], high: [Float]) {
+        self.low = low
+        self.high = high
+    }
+
+    /// Whether every feature of the raw `state` lies within its bounds.
+    @inlinable
+    public func contains(_ state: UnsafePointer<Float>) -> Bool {
+        for i in low.indices where !(state[i] >= low[i] && state[i] <= high[i]) { return false }
+        return true
+    }
+
+    /// The support of `states` (rows of `featureCount` raw values): per feature the
+    /// `quantile` and 1 − `quantile` of the values, each moved out by `margin` times their distance.
+    public static func of(states: [Float], featureCount: Int, quantile: Double, margin: Double) -> FeatureSupport {
+        let rows = states.count / max(1, featureCount)
+        var low: [Float] = [], high: [Float] = []
+        for f in 0..<featureCount {
+            var column = (0..<rows).map { states[$0 * featureCount + f] }
+            column.sort()
+            guard !column.isEmpty else { low.append(0); high.append(0); continue }
+            func at(_ q: Double) -> Float { column[min(rows - 1, max(0, Int((q * Double(rows - 1)).rounded())))] }
+            let lo = at(quantile), hi = at(1 - quantile), pad = Float(margin) * (hi - lo)
+            low.append(lo - pad)
+            high.append(hi + pad)
+        }
+        return FeatureSupport(low: low, high: high)
+    }
+}
+
 /// How an ensemble model chooses (docs/model-format.md, docs/training.md): it keeps
 /// `defaultAction` unless some action's advantage over it is positive with confidence
 /// across the members, i.e. mean_k A_k(s,a) − pessimism · std_k A_k(s,a) > 0 where
 /// A_k(s,a) = Q_k(s,a) − Q_k(s,defaultAction); among those it takes the largest bound.
 /// Where the members disagree (states unlike the training data) the bound is low,
-/// so the model stays with the default.
+/// so the model stays with the default. With `ModelMetadata.support`, a state
+/// outside the training support keeps the default whatever the members say:
+/// networks extrapolate there, and may all extrapolate the same wrong way.
 public struct EnsembleRule: Sendable, Hashable, Codable {
     /// Number of Q-networks (tensors `q_network`, `q_network_1`, …), at least 2.
     public var members: Int
@@ -121,6 +160,9 @@ public struct ModelMetadata: Sendable, Hashable, Codable {
     public var latencyFeatures: Bool?
     /// Set for an ensemble of Q-networks chosen between by a confidence bound (`mlp` only).
     public var ensemble: EnsembleRule?
+    /// The raw feature values the model was trained on (`FeatureSupport`); an ensemble
+    /// keeps its default outside it. nil: no check (and files that predate the field).
+    public var support: FeatureSupport?
 
     /// True when the model reads latency features and so needs a latency probe.
     public var usesLatency: Bool { latencyFeatures ?? false }

@@ -130,6 +130,8 @@ final class ModelEvaluator: @unchecked Sendable {
     /// Members 1… of an ensemble (member 0 is `body`), empty otherwise.
     private let members: [Network]
     let defaultAction: Int
+    /// An ensemble's training support (raw features); outside it the default is kept.
+    private let support: FeatureSupport?
     private let pessimism: Float
 
     private enum Body {
@@ -303,6 +305,7 @@ final class ModelEvaluator: @unchecked Sendable {
             indexScratchCount = width
         }
         defaultAction = ensembleDefault ?? m.ensemble?.defaultAction ?? 0
+        support = m.ensemble == nil ? nil : m.support
         pessimism = Float(m.ensemble?.pessimism ?? 0)
         let tau = m.actionFilterThreshold ?? 0
         logThreshold = tau > 0 ? Float(CoreMath.log(tau)) : -Float.infinity
@@ -350,7 +353,9 @@ final class ModelEvaluator: @unchecked Sendable {
                 for (k, member) in members.enumerated() {
                     member.forward(x, a, b, output: q + (k + 1) * actionCount, indices: indices, values: values)
                 }
-                return lowerBoundChoice(q, output: output)
+                let choice = lowerBoundChoice(q, output: output)
+                if let support, choice >= 0, !support.contains(state) { return defaultAction }
+                return choice
             }
             net.forward(x, a, b, output: output, indices: indices, values: values)
             guard let filter else { return Self.argmax(output, actionCount, allowedLogits: nil, logThreshold: logThreshold) }

@@ -31,7 +31,8 @@ struct InspectCommand: ParsableCommand {
         t.add(["latency features", m.usesLatency ? "yes (needs a latency probe)" : "no"])
         t.add(["action space", "\(m.actionSpace.name), \(m.actionSpace.count) actions"])
         if let e = m.ensemble {
-            t.add(["ensemble", "\(e.members) networks; keeps action \(e.defaultAction) unless mean − \(Format.fixed(e.pessimism, 2)) · std of an advantage over it is > 0"])
+            t.add(["ensemble", "\(e.members) networks; keeps action \(e.defaultAction) unless mean − \(Format.fixed(e.pessimism, 2)) · std of an advantage over it is > 0"
+                   + (m.support == nil ? "" : " and the state is inside the training support")])
         }
         t.add(["hyper-parameters", m.hyperParameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")])
         for d in m.datasets { t.add(["dataset", "\(d.name) \(d.rows) rows sha256 \(d.sha256.prefix(16))…"]) }

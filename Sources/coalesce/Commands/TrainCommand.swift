@@ -76,6 +76,9 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "Ensemble: the action kept unless another is confidently better: an action id (`coalesce inspect`), a setting (e.g. rx-usecs=8,rx-frames=16), or auto (the action whose regret against the best one, by the ensemble's mean Q-values, is lowest at the 95th percentile of the training states).")
     var defaultAction: String = "auto"
 
+    @Option(name: .long, help: "Ensemble: keep the default action in states where a feature lies outside the training rows' [q, 1 − q] quantiles (widened by 10 % of that span); 0 turns the check off.")
+    var supportQuantile: Double = 0.001
+
     @Option(name: .long, help: "Target network update: hard:STEPS or polyak:TAU.")
     var targetUpdate: String = "hard:200"
 
@@ -151,6 +154,7 @@ struct TrainCommand: ParsableCommand {
         c.ensembleMembers = ensemble
         c.ensemblePessimism = pessimism
         c.ensembleDefaultAction = try Self.defaultActionId(defaultAction, space: conversion.actionSpace)
+        c.supportQuantile = supportQuantile
         try c.validate()
 
         let split = conversion.dataset.split(validationFraction: validationFraction, seed: seed)
@@ -273,7 +277,8 @@ struct TrainCommand: ParsableCommand {
         }
         if let e = r.ensemble {
             lines.append("ensemble: \(e.members) networks on bootstrap resamples (history above: member 1); default action \(e.defaultAction) "
-                         + "(\(configuredDefault(e))), changes need mean − \(Format.fixed(e.pessimism, 2)) · std of the advantage > 0")
+                         + "(\(configuredDefault(e))), changes need mean − \(Format.fixed(e.pessimism, 2)) · std of the advantage > 0"
+                         + (r.support == nil ? "" : " and the state inside the training support (features within their \(supportQuantile)…\(1 - supportQuantile) quantiles ± 10 %)"))
         }
         if let ope { lines.append("held-out off-policy evaluation:\n" + EvaluateCommand.table(ope)) }
         if let refusal { lines.append("held-out OPE skipped: \(refusal)") }

@@ -31,7 +31,9 @@ recipe=(--objective latency --created-at 0 --ope-steps 0 --algorithm cql --cql-a
 for seed in 1 2 3; do
   $B train --data ds/u-*.csv "${recipe[@]}" --seed "$seed" --out "m/F-one-s$seed.model" > "m/F-one-s$seed.txt"
   $B train --data ds/u-*.csv "${recipe[@]}" --seed "$seed" --ensemble 5 --pessimism 1 --default-action auto \
-      --out "m/F-ens-s$seed.model" > "m/F-ens-s$seed.txt"
+      --support-quantile 0 --out "m/F-ens-s$seed.model" > "m/F-ens-s$seed.txt"
+  $B train --data ds/u-*.csv "${recipe[@]}" --seed "$seed" --ensemble 5 --pessimism 1 --default-action auto \
+      --out "m/H-ens-s$seed.model" > "m/H-ens-s$seed.txt"
 done
 cp "$root/Models/bare-metal-latency.model" m/F-shipped.model
 scenarios=$($B scenarios | awk 'NR>2 && $2==1 {print $1}' | paste -sd, -)
@@ -44,3 +46,7 @@ op=rx-usecs=2,rx-frames=4,tx-usecs=16,tx-frames=32
 $B compare --policies "static:$op,model:m/F-ens-s1.model,model:m/F-ens-s2.model,model:m/F-ens-s3.model" \
     --baseline "static:$op" --ensemble-default "$op" --scenarios "$scenarios" --seeds 10 --first-seed 8001 \
     --objective latency --json anchored-rx2f4-8001-8010.json | tee anchored-rx2f4-8001-8010.txt
+# The ensembles with the support check (the default --support-quantile 0.001).
+$B compare --policies "static-grid,dim,dim-cqe,itr,model:m/H-ens-s1.model,model:m/H-ens-s2.model,model:m/H-ens-s3.model" \
+    --scenarios "$scenarios" --seeds 10 --first-seed 8001 --objective latency --json support-8001-8010.json \
+    | tee support-8001-8010.txt
