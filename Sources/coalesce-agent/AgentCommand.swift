@@ -209,7 +209,21 @@ struct AgentCommand: ParsableCommand {
         let maxSteps = duration.map { max(1, Int($0 * 1e3 / intervalMs) - 1) }
         var steps = 0
         var lastIntended = loop.target.intended.count
-        let onRecord: (StepRecord) throws -> Void = { r in try writer?.append(r) }
+        // An ensemble keeps its default outside its training support: count those decisions
+        // and say when the traffic leaves and re-enters what the model was trained on.
+        var support = loaded.file.metadata.ensemble == nil ? nil : loaded.file.metadata.support
+        var outside = false
+        let onRecord: (StepRecord) throws -> Void = { r in
+            try writer?.append(r)
+            guard let box = support else { return }
+            let isOutside = !r.state.withUnsafeBufferPointer { box.contains($0.baseAddress!) }
+            if isOutside { metrics.decidedOutsideSupport() }
+            if isOutside != outside {
+                outside = isOutside
+                log.notice(isOutside ? "state outside the model's training support: keeping its default"
+                                     : "state back inside the model's training support", metadata: ["step": "\(r.step)"])
+            }
+        }
         while !SignalFlags.stopRequested {
             if let m = maxSteps, steps >= m { break }
             if SignalFlags.takeReload() || source.changed() {
@@ -219,6 +233,7 @@ struct AgentCommand: ParsableCommand {
                         throw AgentModelError.invalid(path: model, reason: "its action space differs from the running model's; restart the agent to change action spaces")
                     }
                     try loop.policy.replace(with: next, ensembleDefault: next.file.metadata.ensemble == nil ? nil : ensembleDefaultId)
+                    support = next.file.metadata.ensemble == nil ? nil : next.file.metadata.support
                     metrics.model(next)
                     metrics.reloaded(ok: true)
                     log.notice("model reloaded", metadata: ["version": "\(next.version)", "sha256": "\(next.sha256)"])

@@ -18,6 +18,7 @@ final class AgentMetrics {
     private var fallbackCounters: [GuardReason: Metrics.Counter] = [:]
     private let reloads: Metrics.Counter
     private let refusedReloads: Metrics.Counter
+    private let outsideSupport: Metrics.Counter
 
     init(registry: PrometheusCollectorRegistry) {
         self.registry = registry
@@ -28,6 +29,7 @@ final class AgentMetrics {
         currentAction = Metrics.Gauge(label: "coalesce_agent_current_action")
         reloads = Metrics.Counter(label: "coalesce_agent_model_reloads_total")
         refusedReloads = Metrics.Counter(label: "coalesce_agent_model_reloads_refused_total")
+        outsideSupport = Metrics.Counter(label: "coalesce_agent_outside_support_total")
         for reason in GuardReason.allCases {
             fallbackCounters[reason] = Metrics.Counter(label: "coalesce_agent_guard_events_total", dimensions: [("reason", reason.rawValue)])
         }
@@ -41,6 +43,8 @@ final class AgentMetrics {
     func guardEvent(_ reason: GuardReason) { fallbackCounters[reason]?.increment() }
     func sampled(nanoseconds: Int64) { sampleDuration.recordNanoseconds(nanoseconds) }
     func stepped(nanoseconds: Int64) { decisionDuration.recordNanoseconds(nanoseconds) }
+    /// A decision was made in a state outside the ensemble's training support.
+    func decidedOutsideSupport() { outsideSupport.increment() }
     func reloaded(ok: Bool) { if ok { reloads.increment() } else { refusedReloads.increment() } }
 
     /// Publishes the setting in effect: its action id and every parameter per layer.

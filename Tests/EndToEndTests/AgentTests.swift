@@ -69,6 +69,12 @@ struct AgentSimulatorTests {
                                          "--interval-ms", "50", "--min-dwell-ms", "0", "--record", "\(dir)/agent.csv"])
         try #require(run.status == 0, "\(run.output)")
         #expect(try actions("\(dir)/sim.csv") == actions("\(dir)/agent.csv"))
+        // Traffic unlike the training data (trained on rpc-low): the agent says so and keeps the default.
+        let away = try runProgram(agent, ["--target", "sim:overload-spike", "--model", model, "--seed", "7", "--duration", "2",
+                                          "--interval-ms", "100", "--min-dwell-ms", "0", "--record", "\(dir)/away.csv"])
+        try #require(away.status == 0, "\(away.output)")
+        #expect(away.output.contains("state outside the model's training support: keeping its default"))
+        #expect(try actions("\(dir)/away.csv").first == 3)
 
         // An ensemble that is never confident keeps its default, whichever the operator names.
         let stubborn = "\(dir)/stubborn.model"
