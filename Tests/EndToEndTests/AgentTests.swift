@@ -10,6 +10,20 @@ struct AgentSimulatorTests {
     /// Reads a dataset's action column.
     func actions(_ path: String) throws -> [Int] { try Dataset.read(path: path).rows.map(\.action) }
 
+    /// The actions of `coalesce simulate --policy model:MODEL` and of the agent on `sim:rpc-low`,
+    /// both with seed 7 for 3 s at 50 ms (recorded in `dir`).
+    func simulatedAndAgentActions(model: String, dir: String) throws -> (simulate: [Int], agent: [Int]) {
+        let sim = try runProgram(try Binaries.path("coalesce"), [
+            "simulate", "--scenario", "rpc-low", "--policy", "model:\(model)", "--seed", "7",
+            "--duration", "3", "--interval", "50", "--record", "\(dir)/sim.csv"])
+        try #require(sim.status == 0, "\(sim.output)")
+        let run = try runProgram(try Binaries.path("coalesce-agent"), [
+            "--target", "sim:rpc-low", "--model", model, "--seed", "7", "--duration", "3",
+            "--interval-ms", "50", "--min-dwell-ms", "0", "--record", "\(dir)/agent.csv"])
+        try #require(run.status == 0, "\(run.output)")
+        return (try actions("\(dir)/sim.csv"), try actions("\(dir)/agent.csv"))
+    }
+
     @Test("with the same seed, the agent on sim:SCENARIO makes exactly the decisions of `coalesce simulate --policy model:FILE`")
     func agentMatchesSimulate() throws {
         let dir = try temporaryDirectory()
@@ -27,13 +41,7 @@ struct AgentSimulatorTests {
                                               "--ope-steps", "0"])
         try #require(train.status == 0, "\(train.output)")
 
-        let sim = try runProgram(coalesce, ["simulate", "--scenario", "rpc-low", "--policy", "model:\(model)", "--seed", "7",
-                                            "--duration", "3", "--interval", "50", "--record", "\(dir)/sim.csv"])
-        try #require(sim.status == 0, "\(sim.output)")
-        let run = try runProgram(agent, ["--target", "sim:rpc-low", "--model", model, "--seed", "7", "--duration", "3",
-                                         "--interval-ms", "50", "--min-dwell-ms", "0", "--record", "\(dir)/agent.csv"])
-        try #require(run.status == 0, "\(run.output)")
-        let a = try actions("\(dir)/sim.csv"), b = try actions("\(dir)/agent.csv")
+        let (a, b) = try simulatedAndAgentActions(model: model, dir: dir)
         #expect(a.count == 59)
         #expect(a == b)
         #expect(Set(a).count >= 1)
@@ -62,13 +70,8 @@ struct AgentSimulatorTests {
         let inspect = try runProgram(coalesce, ["inspect", model])
         #expect(inspect.output.contains("3 networks; keeps action 3 unless mean − 1.00 · std"))
 
-        let sim = try runProgram(coalesce, ["simulate", "--scenario", "rpc-low", "--policy", "model:\(model)", "--seed", "7",
-                                            "--duration", "3", "--interval", "50", "--record", "\(dir)/sim.csv"])
-        try #require(sim.status == 0, "\(sim.output)")
-        let run = try runProgram(agent, ["--target", "sim:rpc-low", "--model", model, "--seed", "7", "--duration", "3",
-                                         "--interval-ms", "50", "--min-dwell-ms", "0", "--record", "\(dir)/agent.csv"])
-        try #require(run.status == 0, "\(run.output)")
-        #expect(try actions("\(dir)/sim.csv") == actions("\(dir)/agent.csv"))
+        let (simulated, applied) = try simulatedAndAgentActions(model: model, dir: dir)
+        #expect(simulated == applied)
         // Traffic unlike the training data (trained on rpc-low): the agent says so and keeps the default.
         let away = try runProgram(agent, ["--target", "sim:overload-spike", "--model", model, "--seed", "7", "--duration", "2",
                                           "--interval-ms", "100", "--min-dwell-ms", "0", "--record", "\(dir)/away.csv"])
