@@ -26,10 +26,8 @@ import json
 import os
 import random
 import re
-import socket
 import subprocess
 import sys
-import threading
 import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
@@ -53,51 +51,12 @@ def say(msg):
         pass
 
 
-class RequestResponse(threading.Thread):
-    """Open-loop UDP request/response: `rate` 32-byte requests per second to an echo in
-    the guest, replies counted; bounded in requests and seconds."""
-
-    def __init__(self, dest, rate, max_seconds):
-        super().__init__(daemon=True)
-        self.dest, self.rate, self.max_seconds = dest, rate, max_seconds
-        self.stop = threading.Event()
-        self.sent = 0
-        self.received = 0
-
-    def run(self):
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.setblocking(False)
-        payload = b"\x5a" * 32
-        t0 = time.monotonic()
-        limit = int(self.rate * self.max_seconds)
-        while not self.stop.is_set() and self.sent < limit:
-            now = time.monotonic() - t0
-            if now > self.max_seconds:
-                break
-            due = min(int(now * self.rate), limit)
-            while self.sent < due:
-                try:
-                    s.sendto(payload, self.dest)
-                except OSError:
-                    pass
-                self.sent += 1
-            while True:
-                try:
-                    s.recv(2048)
-                    self.received += 1
-                except (BlockingIOError, InterruptedError):
-                    break
-                except OSError:
-                    break
-            time.sleep(0.001)
-        s.close()
-
-
 def make_load(kind, rate, guest, echo_port, seconds):
     if kind == "idle" or rate == 0:
         return None
     if kind == "rr":
-        return RequestResponse((guest, echo_port), rate, seconds)
+        # Open-loop request/response: 32-byte requests to an echo in the guest, replies counted.
+        return Stream((guest, echo_port), rate, seconds, payload=b"\x5a" * 32, count_replies=True)
     if kind == "udp":
         return Stream((guest, 9000), rate, seconds)
     raise Fail(f"unknown load kind {kind}")

@@ -95,17 +95,23 @@ class Serial:
 
 
 class Load(threading.Thread):
-    """Fixed-rate 64-byte-frame UDP load, bounded in packets and seconds."""
+    """Fixed-rate UDP load, bounded in packets and seconds: by default 64-byte frames
+    (`check`'s stream). With `count_replies` the socket does not block and the replies
+    (from an echo: request/response load, `experiment.py`) are counted in `received`."""
 
-    def __init__(self, dest, pps, max_seconds):
+    def __init__(self, dest, pps, max_seconds, payload=b"\0" * 18, count_replies=False):
+        # Default payload: 14 Ethernet + 20 IP + 8 UDP + 18 + 4 FCS = 64 bytes.
         super().__init__(daemon=True)
         self.dest, self.pps, self.max_seconds = dest, pps, max_seconds
+        self.payload, self.count_replies = payload, count_replies
         self.stop = threading.Event()
         self.sent = 0
+        self.received = 0 if count_replies else None
 
     def run(self):
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        payload = b"\0" * 18  # 14 Ethernet + 20 IP + 8 UDP + 18 + 4 FCS = 64 bytes
+        if self.count_replies:
+            s.setblocking(False)
         t0 = time.monotonic()
         limit = int(self.pps * self.max_seconds)
         while not self.stop.is_set() and self.sent < limit:
@@ -115,10 +121,16 @@ class Load(threading.Thread):
             due = min(int(now * self.pps), limit)
             while self.sent < due:
                 try:
-                    s.sendto(payload, self.dest)
+                    s.sendto(self.payload, self.dest)
                 except OSError:
                     pass  # e.g. ARP not yet resolved; the rate is what matters
                 self.sent += 1
+            while self.count_replies:
+                try:
+                    s.recv(2048)
+                    self.received += 1
+                except OSError:  # includes BlockingIOError: nothing more to read now
+                    break
             time.sleep(0.001)
         s.close()
 
