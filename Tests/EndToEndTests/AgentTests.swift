@@ -257,7 +257,8 @@ struct AgentHostTests {
             let r = try runProgram(p, a, timeout: 30)
             #expect(r.status == 0, "\(r.output)")
             for name in ["coalesce_agent_decisions_total", "coalesce_agent_changes_applied_total", "coalesce_agent_model_info",
-                         "coalesce_agent_step_duration_seconds", "coalesce_agent_setting"] {
+                         "coalesce_agent_step_duration_seconds", "coalesce_agent_setting",
+                         "coalesce_agent_outside_support_total"] {
                 #expect(r.output.contains(name), "missing \(name) in:\n\(r.output)")
             }
             agent.signal(SIGTERM)
