@@ -6,8 +6,8 @@ import Glibc
 /// Flags set from signal handlers: stop (SIGTERM, SIGINT) and reload (SIGHUP).
 /// Lock-free atomics are async-signal-safe; the handlers do nothing else.
 enum SignalFlags {
-    nonisolated(unsafe) static let stop = UnsafeAtomic<Int>.create(0)
-    nonisolated(unsafe) static let reload = UnsafeAtomic<Int>.create(0)
+    static let stop = UnsafeAtomic<Int>.create(0)
+    static let reload = UnsafeAtomic<Int>.create(0)
 
     /// Installs the handlers (without SA_RESTART, so a sleeping agent wakes up at once).
     static func install() {
