@@ -27,7 +27,7 @@ extension timespec {
 /// import it (it is a _GNU_SOURCE declaration), so it is looked up once with dlsym.
 enum PrecisePoll {
     typealias Function = @convention(c) (UnsafeMutablePointer<pollfd>?, nfds_t, UnsafePointer<timespec>?, UnsafeRawPointer?) -> Int32
-    nonisolated(unsafe) static let function: Function? = dlsym(nil, "ppoll").map { unsafeBitCast($0, to: Function.self) }
+    static let function: Function? = dlsym(nil, "ppoll").map { unsafeBitCast($0, to: Function.self) }
 
     /// Waits up to `timeoutNs` for `events` on `fd`; returns the revents (0 on timeout).
     static func wait(fd: Int32, events: Int16, timeoutNs: UInt64) -> Int16 {

@@ -10,8 +10,8 @@ public enum NetworkNamespace {
     typealias SetnsFunction = @convention(c) (Int32, Int32) -> Int32
     typealias UnshareFunction = @convention(c) (Int32) -> Int32
     // setns/unshare are _GNU_SOURCE declarations the Swift Glibc module does not import.
-    nonisolated(unsafe) static let setnsCall: SetnsFunction? = dlsym(nil, "setns").map { unsafeBitCast($0, to: SetnsFunction.self) }
-    nonisolated(unsafe) static let unshareCall: UnshareFunction? = dlsym(nil, "unshare").map { unsafeBitCast($0, to: UnshareFunction.self) }
+    static let setnsCall: SetnsFunction? = dlsym(nil, "setns").map { unsafeBitCast($0, to: SetnsFunction.self) }
+    static let unshareCall: UnshareFunction? = dlsym(nil, "unshare").map { unsafeBitCast($0, to: UnshareFunction.self) }
     static let CLONE_NEWNS: Int32 = 0x0002_0000
     static let CLONE_NEWNET: Int32 = 0x4000_0000
 

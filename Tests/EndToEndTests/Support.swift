@@ -31,7 +31,7 @@ final class RunningProcess {
 
     init(_ executable: String, _ arguments: [String], log: String) throws {
         logPath = log
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         let handle = FileHandle(forWritingAtPath: log)!
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
