@@ -167,14 +167,15 @@ struct AgentCommand: ParsableCommand {
         // The operator's choice of the setting an ensemble keeps, resolved once against the
         // model's space (a reload must keep that space) and used for every ensemble loaded.
         let isEnsemble = loaded.file.metadata.ensemble != nil
+        let choice = EnsembleDefaultChoice(ensembleDefault)
         var ensembleDefaultId: Int?
-        if ensembleDefault != "model" && ensembleDefault != "start" {
-            ensembleDefaultId = space.index(ofSpec: ensembleDefault)
+        if case .setting(let text) = choice {
+            ensembleDefaultId = space.index(ofSpec: text)
             if ensembleDefaultId == nil && isEnsemble {
-                throw AgentModelError.invalid(path: model, reason: "--ensemble-default '\(ensembleDefault)' is not an action of the model's space '\(space.name)'")
+                throw AgentModelError.invalid(path: model, reason: "--ensemble-default '\(text)' is not an action of the model's space '\(space.name)'")
             }
         }
-        if !isEnsemble && ensembleDefault != "model" {
+        if !isEnsemble && choice != .model {
             log.notice("--ensemble-default has no effect until an ensemble model is loaded", metadata: ["value": "\(ensembleDefault)"])
         }
         let policy = try SwappablePolicy(model: loaded, epsilon: epsilon, seed: seed,
@@ -186,7 +187,7 @@ struct AgentCommand: ParsableCommand {
         var writer: DatasetWriter?
         defer { if !dryRun { restore(&loop, log: log) } }
         try loop.begin()
-        if ensembleDefault == "start" {
+        if choice == .start {
             // Keep what the operator runs today unless the model is confident.
             ensembleDefaultId = loop.initialSetting.flatMap { space.index(of: $0) }
             if ensembleDefaultId == nil && isEnsemble {
@@ -211,7 +212,7 @@ struct AgentCommand: ParsableCommand {
         var lastIntended = loop.target.intended.count
         // An ensemble keeps its default outside its training support: count those decisions
         // and say when the traffic leaves and re-enters what the model was trained on.
-        var support = loaded.file.metadata.ensemble == nil ? nil : loaded.file.metadata.support
+        var support = loaded.file.metadata.ensembleSupport
         var outside = false
         let onRecord: (StepRecord) throws -> Void = { r in
             try writer?.append(r)
@@ -233,7 +234,7 @@ struct AgentCommand: ParsableCommand {
                         throw AgentModelError.invalid(path: model, reason: "its action space differs from the running model's; restart the agent to change action spaces")
                     }
                     try loop.policy.replace(with: next, ensembleDefault: next.file.metadata.ensemble == nil ? nil : ensembleDefaultId)
-                    support = next.file.metadata.ensemble == nil ? nil : next.file.metadata.support
+                    support = next.file.metadata.ensembleSupport
                     metrics.model(next)
                     metrics.reloaded(ok: true)
                     log.notice("model reloaded", metadata: ["version": "\(next.version)", "sha256": "\(next.sha256)"])
@@ -285,5 +286,21 @@ struct AgentCommand: ParsableCommand {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+}
+
+/// What `--ensemble-default` asks for: the model's own default, the settings found at
+/// start, or a named setting of the model's space.
+enum EnsembleDefaultChoice: Equatable {
+    case model
+    case start
+    case setting(String)
+
+    init(_ text: String) {
+        switch text {
+        case "model": self = .model
+        case "start": self = .start
+        default: self = .setting(text)
+        }
     }
 }

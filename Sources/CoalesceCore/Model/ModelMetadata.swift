@@ -167,6 +167,10 @@ public struct ModelMetadata: Sendable, Hashable, Codable {
     /// True when the model reads latency features and so needs a latency probe.
     public var usesLatency: Bool { latencyFeatures ?? false }
 
+    /// The support box the model's decisions honour: an ensemble keeps its default
+    /// outside it; other models have no default to keep, so nil for them.
+    public var ensembleSupport: FeatureSupport? { ensemble == nil ? nil : support }
+
     public init(
         kind: ModelKind, featureNames: [String], normalisation: FeatureNormalisation, actionSpace: ActionSpace,
         objective: Objective, algorithm: String, hyperParameters: [String: String], datasets: [DatasetFingerprint],

@@ -305,7 +305,7 @@ final class ModelEvaluator: @unchecked Sendable {
             indexScratchCount = width
         }
         defaultAction = ensembleDefault ?? m.ensemble?.defaultAction ?? 0
-        support = m.ensemble == nil ? nil : m.support
+        support = m.ensembleSupport
         pessimism = Float(m.ensemble?.pessimism ?? 0)
         let tau = m.actionFilterThreshold ?? 0
         logThreshold = tau > 0 ? Float(CoreMath.log(tau)) : -Float.infinity
