@@ -38,13 +38,18 @@ final class ModelStore {
 
     /// A fresh policy for the model at `path` (policies carry scratch buffers: one per run).
     func policy(_ path: String) throws -> AnyPolicy {
+        AnyPolicy(try modelPolicy(path))
+    }
+
+    /// The same as `policy`, unerased (for callers that need the model's scores or sizes).
+    func modelPolicy(_ path: String) throws -> ModelPolicy {
         let model = try file(path)
-        return AnyPolicy(try ModelPolicy(model: model, identity: "model:" + path,
-                                         ensembleDefault: try Self.ensembleDefault(ensembleDefault, of: model, path: path)))
+        return try ModelPolicy(model: model, identity: "model:" + path,
+                               ensembleDefault: try Self.ensembleDefault(ensembleDefault, of: model, path: path))
     }
 
     /// The action id of `setting` in an ensemble `model`'s space (nil: no setting, or not an ensemble).
-    static func ensembleDefault(_ setting: String?, of model: ModelFile, path: String) throws -> Int? {
+    private static func ensembleDefault(_ setting: String?, of model: ModelFile, path: String) throws -> Int? {
         guard let setting, model.metadata.ensemble != nil else { return nil }
         let space = model.metadata.actionSpace
         guard let id = space.index(ofSpec: setting) else {

@@ -49,9 +49,7 @@ struct OfflineComparison {
             var actions: [Int32], next: [Int32]
             switch spec {
             case .model(let path):
-                let model = try models.file(path)
-                let policy = try ModelPolicy(model: model, identity: spec.description,
-                                             ensembleDefault: try ModelStore.ensembleDefault(ensembleDefault, of: model, path: path))
+                let policy = try models.modelPolicy(path)
                 guard policy.actionCount == space.count else {
                     throw LabError.invalidOption("\(spec): the model has \(policy.actionCount) actions, the data's space '\(space.name)' \(space.count)")
                 }
