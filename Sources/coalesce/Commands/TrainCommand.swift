@@ -73,10 +73,10 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "Ensemble: standard deviations of the members' advantages a change away from the default must clear.")
     var pessimism: Double = 1
 
-    @Option(name: .long, help: "Ensemble: the action kept unless another is confidently better: an action id (`coalesce inspect`), a setting (e.g. rx-usecs=8,rx-frames=16), or auto (the action whose regret against the best one, by the ensemble's mean Q-values, is lowest at the 95th percentile of the training states).")
+    @Option(name: .long, help: "Ensemble: the action kept unless another is confidently better: an action id (`coalesce inspect`), a setting (e.g. rx-usecs=8,rx-frames=16), or auto (the action whose regret against the best one, by the ensemble's mean Q-values, is lowest at the \(Self.percent(OfflineTrainer.defaultRegretQuantile))th percentile of the training states).")
     var defaultAction: String = "auto"
 
-    @Option(name: .long, help: "Ensemble: keep the default action in states where a feature lies outside the training rows' [q, 1 − q] quantiles (widened by 10 % of that span); 0 turns the check off.")
+    @Option(name: .long, help: "Ensemble: keep the default action in states where a feature lies outside the training rows' [q, 1 − q] quantiles (widened by \(Self.percent(TrainingConfiguration().supportMargin)) % of that span); 0 turns the check off.")
     var supportQuantile: Double = 0.001
 
     @Option(name: .long, help: "Target network update: hard:STEPS or polyak:TAU.")
@@ -276,9 +276,14 @@ struct TrainCommand: ParsableCommand {
             lines.append("early stop after epoch \(r.history.count) (no validation improvement for \(patience) epochs)")
         }
         if let e = r.ensemble {
+            let c = r.configuration
+            let chosenBy = c.ensembleDefaultAction == nil
+                ? "auto: least regret at the \(Self.percent(OfflineTrainer.defaultRegretQuantile))th percentile of the training states"
+                : "--default-action"
             lines.append("ensemble: \(e.members) networks on bootstrap resamples (history above: member 1); default action \(e.defaultAction) "
-                         + "(\(configuredDefault(e))), changes need mean − \(Format.fixed(e.pessimism, 2)) · std of the advantage > 0"
-                         + (r.support == nil ? "" : " and the state inside the training support (features within their \(supportQuantile)…\(1 - supportQuantile) quantiles ± 10 %)"))
+                         + "(\(chosenBy)), changes need mean − \(Format.fixed(e.pessimism, 2)) · std of the advantage > 0"
+                         + (r.support == nil ? "" : " and the state inside the training support (features within their "
+                            + "\(c.supportQuantile)…\(1 - c.supportQuantile) quantiles ± \(Self.percent(c.supportMargin)) %)"))
         }
         if let ope { lines.append("held-out off-policy evaluation:\n" + EvaluateCommand.table(ope)) }
         if let refusal { lines.append("held-out OPE skipped: \(refusal)") }
@@ -288,7 +293,8 @@ struct TrainCommand: ParsableCommand {
 }
 
 extension TrainCommand {
-    func configuredDefault(_ e: EnsembleRule) -> String { defaultAction == "auto" ? "auto: least regret at the 95th percentile of the training states" : "--default-action" }
+    /// A fraction as a whole percentage, e.g. 0.95 → "95".
+    static func percent(_ fraction: Double) -> String { "\(Int((fraction * 100).rounded()))" }
 }
 
 /// The JSON `train --json` writes.
