@@ -35,7 +35,7 @@ _spec = importlib.util.spec_from_file_location(
     "guest_driver", os.path.join(os.path.dirname(os.path.abspath(__file__)), "guest-driver.py"))
 gd = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(gd)
-Fail, Serial, Stream = gd.Fail, gd.Serial, gd.Load
+Fail, Stream = gd.Fail, gd.Load
 
 T0 = time.time()
 
@@ -174,12 +174,8 @@ def wait_guest_job(serial, var, timeout):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--socket", required=True)
-    ap.add_argument("--log", required=True)
-    ap.add_argument("--qemu-pid", type=int, required=True)
-    ap.add_argument("--guest", required=True)
+    gd.add_guest_arguments(ap)
     ap.add_argument("--host", required=True, help="the namespace side's address (probe server)")
-    ap.add_argument("--boot-start", type=float, required=True)
     ap.add_argument("--coalesce", required=True, help="host-side coalesce binary (probe-server, train, inspect)")
     ap.add_argument("--out", required=True, help="results directory")
     ap.add_argument("--interval", type=int, default=200, help="control interval, ms")
@@ -205,9 +201,7 @@ def main():
     meta = {"args": vars(a), "started_unix": round(T0, 3)}
     server = None
     try:
-        serial = Serial(a.socket, a.log, a.qemu_pid)
-        gd.wait_for_shell(serial, a.qemu_pid)
-        timings["boot"] = time.time() - a.boot_start
+        serial, timings["boot"] = gd.connect(a)
         _, banner = serial.run("uname -r; ethtool -i eth0 | head -2; ethtool -c eth0 | grep '^rx-usecs'")
         meta["guest"] = " ".join(banner.split())
         say(f"guest up in {timings['boot']:.1f} s: {meta['guest']}")

@@ -199,13 +199,26 @@ def dataset_settings(serial, tag):
     return values
 
 
-def main():
-    ap = argparse.ArgumentParser()
+def add_guest_arguments(ap):
+    """The arguments lib.sh passes every driver: the guest's serial console, its log,
+    QEMU's pid, the guest's address and when the boot started (Unix seconds)."""
     ap.add_argument("--socket", required=True)
     ap.add_argument("--log", required=True)
     ap.add_argument("--qemu-pid", type=int, required=True)
     ap.add_argument("--guest", required=True)
     ap.add_argument("--boot-start", type=float, required=True)
+
+
+def connect(a):
+    """Opens the guest's console and waits for its shell: (serial, seconds since boot start)."""
+    serial = Serial(a.socket, a.log, a.qemu_pid)
+    wait_for_shell(serial, a.qemu_pid)
+    return serial, time.time() - a.boot_start
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    add_guest_arguments(ap)
     ap.add_argument("--pps", type=int, default=5000)
     ap.add_argument("--low", type=int, default=0)
     ap.add_argument("--high", type=int, default=1000)
@@ -216,9 +229,7 @@ def main():
     timings = {}
     load = None
     try:
-        serial = Serial(a.socket, a.log, a.qemu_pid)
-        wait_for_shell(serial, a.qemu_pid)
-        timings["boot"] = time.time() - a.boot_start
+        serial, timings["boot"] = connect(a)
         _, banner = serial.run("uname -r; ethtool -i eth0 | head -1")
         banner = " ".join(w for w in banner.split() if w not in ("/", "#"))
         say(f"guest up in {timings['boot']:.1f} s: kernel {banner}")
