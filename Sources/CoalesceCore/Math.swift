@@ -16,6 +16,12 @@ public enum CoreMath {
     @inlinable public static func expf(_ x: Float) -> Float { libm_expf(x) }
     @inlinable public static func pow(_ x: Double, _ y: Double) -> Double { libm_pow(x, y) }
     @inlinable public static func cos(_ x: Double) -> Double { libm_cos(x) }
+
+    /// The `q` quantile of ascending `sorted` values: the element nearest to position
+    /// q·(n − 1) (no interpolation). `sorted` must not be empty.
+    @inlinable public static func quantile<T>(sorted: [T], _ q: Double) -> T {
+        sorted[min(sorted.count - 1, max(0, Int((q * Double(sorted.count - 1)).rounded())))]
+    }
 }
 
 @usableFromInline func libm_log(_ x: Double) -> Double { log(x) }

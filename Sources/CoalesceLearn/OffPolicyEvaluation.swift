@@ -172,8 +172,8 @@ public enum OffPolicyEvaluator {
             draws.sort()
             guard !draws.isEmpty else { return PolicyValueEstimate(value: point, lower: point, upper: point) }
             let tail = (1 - configuration.confidence) / 2
-            func quantile(_ p: Double) -> Double { draws[min(draws.count - 1, max(0, Int((p * Double(draws.count - 1)).rounded())))] }
-            return PolicyValueEstimate(value: point, lower: quantile(tail), upper: quantile(1 - tail))
+            return PolicyValueEstimate(value: point, lower: CoreMath.quantile(sorted: draws, tail),
+                                       upper: CoreMath.quantile(sorted: draws, 1 - tail))
         }
         let agreement = Double(zip(targetActions, data.actions).filter { $0 == $1 }.count) / Double(max(1, data.count))
         var report = OPEReport(

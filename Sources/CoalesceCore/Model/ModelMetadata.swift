@@ -84,8 +84,8 @@ public struct FeatureSupport: Sendable, Hashable, Codable {
             var column = (0..<rows).map { states[$0 * featureCount + f] }
             column.sort()
             guard !column.isEmpty else { low.append(0); high.append(0); continue }
-            func at(_ q: Double) -> Float { column[min(rows - 1, max(0, Int((q * Double(rows - 1)).rounded())))] }
-            let lo = at(quantile), hi = at(1 - quantile), pad = Float(margin) * (hi - lo)
+            let lo = CoreMath.quantile(sorted: column, quantile), hi = CoreMath.quantile(sorted: column, 1 - quantile)
+            let pad = Float(margin) * (hi - lo)
             low.append(lo - pad)
             high.append(hi + pad)
         }
