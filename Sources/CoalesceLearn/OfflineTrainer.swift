@@ -201,11 +201,7 @@ public enum OfflineTrainer {
             for a in 0..<actionCount { regrets[a].append(best - row[row.startIndex + a]) }
         }
         let rank = min(states - 1, Int((quantile * Double(states)).rounded(.up)) - 1)
-        let scores = regrets.map { r -> Float in
-            var sorted = r
-            sorted.sort()
-            return sorted[max(0, rank)]
-        }
+        let scores = regrets.map { $0.sorted()[max(0, rank)] }
         return scores.indices.reduce(0) { scores[$1] < scores[$0] ? $1 : $0 }
     }
 
