@@ -54,7 +54,7 @@ let package = Package(
         .testTarget(name: "CoalesceReportTests", dependencies: ["CoalesceReport", "CoalesceCore"]),
         // End-to-end tests of the `coalesce` and `coalesce-agent` executables (run as
         // processes; Tools/run-tests builds them before `swift test`).
-        .testTarget(name: "EndToEndTests", dependencies: ["CoalesceCore"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["CoalesceCore", "CoalesceHost"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -69,6 +69,8 @@ struct AgentSimulatorTests {
         #expect(train.output.contains("ensemble: 3 networks on bootstrap resamples"))
         let inspect = try runProgram(coalesce, ["inspect", model])
         #expect(inspect.output.contains("3 networks; keeps action 3 unless mean − 1.00 · std"))
+        // Values read left to right after their field name, not pushed to the widest value's edge.
+        #expect(inspect.output.split(separator: "\n").contains("algorithm         cql"))
 
         let (simulated, applied) = try simulatedAndAgentActions(model: model, dir: dir)
         #expect(simulated == applied)

@@ -1,4 +1,5 @@
 import CoalesceCore
+import CoalesceHost
 import Foundation
 import Testing
 #if canImport(Glibc)
@@ -89,5 +90,36 @@ struct CompareTests {
         #expect((scenario["policies"] as! [[String: Any]]).count == 2)
         #expect(try ns.knob("gro_flush_timeout") == "5000")
         #expect(try ns.knob("napi_defer_hard_irqs") == "0")
+    }
+
+    @Test("live A/B reports the packets the interface dropped in each block's kept intervals, from its counters",
+          .enabled(if: AgentNamespace.canRun, "needs root and iproute2 to create network namespaces"))
+    func liveSwitchbackCountsRealDrops() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let ns = try AgentNamespace()
+        defer { ns.remove() }
+        // Datagrams larger than the peer's MTU: the veth drops every one (tx_dropped on cag0).
+        try ns.ip(["-n", ns.name, "link", "set", ns.peer, "mtu", "1000"])
+        try ns.ip(["-n", ns.name, "addr", "add", "10.251.0.1/24", "dev", ns.interface])
+        try ns.ip(["-n", ns.name, "neigh", "add", "10.251.0.2", "lladdr", "02:00:00:00:00:02", "dev", ns.interface, "nud", "permanent"])
+        let sender = DroppedDatagramSender(namespace: ns.name, destination: "10.251.0.2", payload: 1400, perSecond: 1000)
+        let waitStart = MonotonicClock.now()
+        while sender.sent == 0 && MonotonicClock.now() - waitStart < 5_000_000_000 { usleep(10_000) }
+        let (p, a) = ns.exec([try Binaries.path("coalesce"), "compare", "--interface", ns.interface, "--policies",
+                              "static:gro-flush-timeout=0,static:gro-flush-timeout=20000",
+                              "--block", "0.6", "--blocks", "2", "--settle", "0.2", "--interval", "100",
+                              "--json", "\(dir)/live.json"])
+        let r = try runProgram(p, a, timeout: 60)
+        let sent = try sender.stop()
+        try #require(r.status == 0, "\(r.output)")
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/live.json"))) as! [String: Any]
+        let policies = (json["scenarios"] as! [[String: Any]])[0]["policies"] as! [[String: Any]]
+        // `drops` is a policy's mean per block (2 rounds): the kept intervals' total is the sum × 2.
+        let reported = policies.map { ($0["drops"] as! NSNumber).doubleValue }.reduce(0, +) * 2
+        // Two thirds of each block are kept, and the sender also ran while compare started
+        // and stopped: the kept intervals saw part of what was sent, never more.
+        #expect(reported <= Double(sent), "reported \(reported) drops, sent \(sent)")
+        #expect(reported >= 0.25 * Double(sent), "reported \(reported) drops, sent \(sent)")
     }
 }

@@ -1,4 +1,5 @@
 import CoalesceCore
+import CoalesceHost
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -156,6 +157,75 @@ final class AgentNamespace {
 
     func remove() {
         _ = try? runProgram(Self.ipPath!, ["netns", "delete", name], timeout: 30)
+    }
+}
+
+/// Sends UDP datagrams out of a veth whose peer has a smaller MTU, so the veth drops
+/// every one of them and counts it (`tx_dropped` on the sending end): real kernel drops
+/// at a known count, for checking what a live measurement reports. Runs in the background
+/// until `stop()`, bounded by `maxCount` datagrams and `timeLimitNs`.
+final class DroppedDatagramSender: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stopped = false
+    private var sentCount = 0
+    private var failure: Error?
+    private let group = DispatchGroup()
+
+    /// Starts sending `payload`-byte datagrams to `destination` (an address on the veth's
+    /// subnet with a permanent neighbour entry) from namespace `namespace`, about
+    /// `perSecond` a second.
+    init(namespace: String, destination: String, payload: Int, perSecond: Int,
+         maxCount: Int = 50_000, timeLimitNs: UInt64 = 30_000_000_000) {
+        group.enter()
+        DispatchQueue.global().async { [self] in
+            defer { group.leave() }
+            do {
+                try NetworkNamespace.run(namespace, remountSysfs: false) { [self] in
+                    try send(to: destination, payload: payload, perSecond: perSecond, maxCount: maxCount, timeLimitNs: timeLimitNs)
+                }
+            } catch {
+                lock.withLock { failure = error }
+            }
+        }
+    }
+
+    private func send(to destination: String, payload: Int, perSecond: Int, maxCount: Int, timeLimitNs: UInt64) throws {
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        guard fd >= 0 else { throw TestFailure("socket: errno \(errno)") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(9).bigEndian
+        inet_pton(AF_INET, destination, &address.sin_addr)
+        let bytes = [UInt8](repeating: 0x5A, count: payload)
+        let start = MonotonicClock.now()
+        let gapNs = 1_000_000_000 / UInt64(perSecond)
+        var sent = 0
+        while sent < maxCount, MonotonicClock.now() - start < timeLimitNs, !lock.withLock({ stopped }) {
+            let n = withUnsafePointer(to: &address) { p in
+                p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    sendto(fd, bytes, bytes.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+            guard n == payload else { throw TestFailure("sendto: \(n), errno \(errno)") }
+            sent += 1
+            lock.withLock { sentCount = sent }
+            // Pace to the schedule, not per send, so the rate holds whatever sendto costs.
+            let due = start + UInt64(sent) * gapNs, now = MonotonicClock.now()
+            if due > now { usleep(UInt32((due - now) / 1000)) }
+        }
+    }
+
+    /// Datagrams sent (and so dropped) so far.
+    var sent: Int { lock.withLock { sentCount } }
+
+    /// Stops sending and waits for the sender; returns how many datagrams it sent, or
+    /// throws what made it fail.
+    func stop() throws -> Int {
+        lock.withLock { stopped = true }
+        group.wait()
+        if let failure = lock.withLock({ failure }) { throw failure }
+        return sent
     }
 }
 

@@ -36,7 +36,7 @@ struct BenchCommand: ParsableCommand {
         let selected = Set(only.split(separator: ",").map(String.init))
         func wants(_ name: String) -> Bool { selected.contains("all") || selected.contains(name) }
         Self.reexecForBLASKernelIfTopLevel()
-        var t = TextTable(["benchmark", "figure", "target"])
+        var t = TextTable(["benchmark", "figure", "target"], alignments: [.left, .left, .left])
         if wants("sim") {
             let r = SimBenchmark.measure(simulatedSeconds: simSeconds)
             t.add(["simulator: 1 Mpps Poisson, bare metal, 1 queue",

@@ -22,7 +22,7 @@ struct InspectCommand: ParsableCommand {
         let m = file.metadata
         var policy = try ModelPolicy(model: file)
         print("model: \(model)")
-        var t = TextTable(["field", "value"])
+        var t = TextTable(["field", "value"], alignments: [.left, .left])
         t.add(["kind", m.kind.rawValue + (m.network.map { " \($0)" } ?? "") + (m.discretisation.map { " \($0.cellCount) cells" } ?? "")])
         t.add(["algorithm", m.algorithm])
         t.add(["objective", "\(m.objective.name) (SLO p99 \(Format.fixed(m.objective.sloP99Us, 0)) µs)"])

@@ -8,7 +8,8 @@ struct ScenariosCommand: ParsableCommand {
         abstract: "List the built-in simulator scenarios (docs/scenarios.md).")
 
     func run() throws {
-        var t = TextTable(["name", "layers", "split", "duration", "description"])
+        var t = TextTable(["name", "layers", "split", "duration", "description"],
+                          alignments: [.left, .right, .left, .right, .left])
         for s in BuiltinScenarios.all {
             t.add([s.name, String(s.layerCount), s.split.rawValue, Format.fixed(s.durationS, 0) + " s", s.description])
         }

@@ -82,7 +82,8 @@ struct OfflineComparison {
             if let ess = e.effectiveSampleSize { s += " ESS \(Format.fixed(ess, 0))" }
             return s
         }
-        var t = TextTable(["rank", "policy", "FQE [95% CI]", "weighted IS [95% CI]", "doubly robust [95% CI]", "agrees with log"])
+        var t = TextTable(["rank", "policy", "FQE [95% CI]", "weighted IS [95% CI]", "doubly robust [95% CI]", "agrees with log"],
+                          alignments: [.right, .left, .right, .right, .right, .right])
         for (i, row) in r.policies.enumerated() {
             t.add([String(i + 1), row.policy, ci(row.fqe), ci(row.weightedImportanceSampling), ci(row.doublyRobust),
                    Format.fixed(row.agreementWithLogged * 100, 1) + " %"])

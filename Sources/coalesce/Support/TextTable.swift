@@ -1,9 +1,17 @@
 /// A plain-text table with aligned columns, for terminal summaries.
 struct TextTable {
+    /// How a column's cells line up.
+    enum Alignment { case left, right }
+
     var header: [String]
     var rows: [[String]] = []
+    /// Per column; by default the first column is left-aligned (labels) and the rest right-aligned (numbers).
+    var alignments: [Alignment]
 
-    init(_ header: [String]) { self.header = header }
+    init(_ header: [String], alignments: [Alignment]? = nil) {
+        self.header = header
+        self.alignments = alignments ?? header.indices.map { $0 == 0 ? .left : .right }
+    }
 
     mutating func add(_ row: [String]) { rows.append(row) }
 
@@ -11,10 +19,11 @@ struct TextTable {
         var widths = header.map(\.count)
         for r in rows { for (i, c) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], c.count) } }
         func line(_ cells: [String]) -> String {
-            cells.enumerated().map { i, c in
+            let text = cells.enumerated().map { i, c in
                 let pad = String(repeating: " ", count: widths[i] - c.count)
-                return i == 0 ? c + pad : pad + c
+                return alignments[i] == .left ? c + pad : pad + c
             }.joined(separator: "  ")
+            return alignments.last == .left ? String(text.reversed().drop { $0 == " " }.reversed()) : text
         }
         var out = [line(header), widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ")]
         out += rows.map(line)
