@@ -67,6 +67,8 @@ struct AgentSimulatorTests {
         let train = try runProgram(coalesce, common + ["--default-action", "rx-usecs=8,rx-frames=16,tx-usecs=16,tx-frames=32"])
         try #require(train.status == 0, "\(train.output)")
         #expect(train.output.contains("ensemble: 3 networks on bootstrap resamples"))
+        // The kernel family decides the weights' last bits, so the report names it.
+        #expect(train.output.contains("blas: OpenBLAS ") && train.output.contains(" kernels, 1 thread(s)"))
         let inspect = try runProgram(coalesce, ["inspect", model])
         #expect(inspect.output.contains("3 networks; keeps action 3 unless mean − 1.00 · std"))
         // Values read left to right after their field name, not pushed to the widest value's edge.

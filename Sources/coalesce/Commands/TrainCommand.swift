@@ -260,6 +260,8 @@ struct TrainCommand: ParsableCommand {
         lines.append("data: \(conversion.dataset.count) transitions from \(data.count) file(s), \(conversion.episodes) episode(s)"
                      + (conversion.droppedRows > 0 ? ", \(conversion.droppedRows) row(s) without a next state left out" : ""))
         lines.append("split: \(r.trainingRows) training / \(r.validationRows) validation rows over \(split.units) unit(s)")
+        // The weights' last bits depend on the BLAS kernel family: say which one ran.
+        lines.append("blas: \(LearnBenchmark.environment)")
         var t = TextTable(r.kind == .qTable ? ["sweep", "max change"] : ["epoch", "train loss", "val loss", algorithm == "bc" ? "val accuracy" : "val |TD|"])
         let shown = r.history.count <= 12 ? r.history : Array(r.history.prefix(5)) + Array(r.history.suffix(6))
         for h in shown {
