@@ -153,7 +153,9 @@ public enum OffPolicyEvaluator {
             if inUnit > 0 { units.append(unit) }
         }
         guard windows > 0 else {
-            throw .invalidData("no window of \(h) steps fits in any episode; pass a smaller horizon")
+            let longest = data.episodeRanges.map(\.count).max() ?? 0
+            throw .invalidData("no window of \(h) steps fits in any episode (the longest has \(longest) steps); "
+                               + "evaluate on longer episodes or with a smaller window (coalesce evaluate --horizon)")
         }
         var total = UnitSums(horizon: h)
         for u in units { total.merge(u) }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CoalesceCore
 import CoalesceLearn
+import CoalesceReport
 import Foundation
 
 /// `coalesce evaluate`: off-policy estimates of a model's value on recorded data.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CoalesceCore
+import CoalesceReport
 import Foundation
 
 /// `coalesce inspect`: what a model file holds and what it does.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CoalesceCore
+import CoalesceReport
 import CoalesceSim
 import Foundation
 
@@ -66,7 +67,7 @@ struct SimulateCommand: ParsableCommand {
     @Option(name: .long, help: "Record a dataset (schema v1, docs/dataset.md) to this CSV file.")
     var record: String?
 
-    @Option(name: .long, help: "Also write the figures as JSON to this file.")
+    @Option(name: .long, help: "Also write the figures as JSON to this file (docs/simulate-json.md).")
     var json: String?
 
     func run() throws {
@@ -152,12 +153,3 @@ struct SimulateJSON: Codable {
 }
 
 /// Writing JSON files.
-enum JSONOutput {
-    static func write<T: Encodable>(_ value: T, to path: String) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        var data = try encoder.encode(value)
-        data.append(0x0A)
-        try data.write(to: URL(fileURLWithPath: path))
-    }
-}

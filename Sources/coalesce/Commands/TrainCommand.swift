@@ -1,6 +1,7 @@
 import ArgumentParser
 import CoalesceCore
 import CoalesceLearn
+import CoalesceReport
 import Foundation
 
 /// `coalesce train`: learn a policy offline from recorded datasets.
@@ -100,7 +101,7 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "Creation time to record, Unix seconds (default: SOURCE_DATE_EPOCH, else the newest dataset's mtime).")
     var createdAt: Int64?
 
-    @Option(name: .long, help: "Also write the training report as JSON to this file.")
+    @Option(name: .long, help: "Also write the training report as JSON to this file (docs/train-json.md).")
     var json: String?
 
     func validate() throws {
@@ -208,7 +209,7 @@ struct TrainCommand: ParsableCommand {
 
         print(report(result, conversion: conversion, split: split, ope: ope, refusal: opeRefusal, bytes: bytes.count))
         if let json {
-            try JSONOutput.write(TrainJSON(result: result, model: out, sha256: SHA256.hex(Array(bytes.suffix(32))), ope: ope,
+            try JSONOutput.write(TrainJSON(result: result, model: out, sha256: SHA256.hex(SHA256.hash(bytes)), ope: ope,
                                            opeRefusal: opeRefusal, droppedRows: conversion.droppedRows), to: json)
         }
     }
@@ -324,12 +325,7 @@ struct TrainJSON: Codable {
         dropped_rows = droppedRows
         gradient_steps = result.gradientSteps
         stopped_early = result.stoppedEarly
-        history = result.history.map { h in
-            var h = h
-            if !h.validationLoss.isFinite { h.validationLoss = -1 }
-            if !h.validationTDError.isFinite { h.validationTDError = -1 }
-            return h
-        }
+        history = result.history
         self.ope = ope
         ope_refusal = opeRefusal
     }
