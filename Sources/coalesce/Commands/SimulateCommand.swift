@@ -97,7 +97,7 @@ struct SimulateCommand: ParsableCommand {
         progress.finish()
         print(Self.summary(result, objective: objective))
         if let path = record { print("dataset: \(path) (\(writer?.rowsWritten ?? 0) rows)") }
-        if let path = json { try JSONOutput.write(SimulateJSON(result), to: path) }
+        if let path = json { try JSONOutput.write(SimulateJSON(result, objective: objective.name), to: path) }
     }
 
     static func summary(_ r: LabResult, objective: Objective) -> String {
@@ -134,8 +134,15 @@ struct SimulateJSON: Codable {
     var changes: Int
     var reward: Double
     var simulated_packets: UInt64
+    /// The objective `reward` is under (added after issue #2's keys).
+    var objective: String
+    /// Simulated seconds and control steps of the run.
+    var duration_s: Double
+    var steps: Int
+    /// The guard's fallbacks by reason (empty for a plain run).
+    var guard_fallbacks: [String: Int]
 
-    init(_ r: LabResult) {
+    init(_ r: LabResult, objective: String) {
         scenario = r.scenario
         policy = r.policy
         seed = r.seed
@@ -149,7 +156,10 @@ struct SimulateJSON: Codable {
         changes = r.changes
         reward = r.reward
         simulated_packets = r.simulatedPackets
+        self.objective = objective
+        duration_s = r.durationS
+        steps = r.steps
+        guard_fallbacks = r.fallbacks
     }
 }
 
-/// Writing JSON files.
