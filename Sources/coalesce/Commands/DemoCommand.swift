@@ -13,7 +13,8 @@ struct DemoCommand: ParsableCommand {
         abstract: "Record exploration data in the lab, train models, compare them against static settings, DIM and ITR.",
         discussion: """
             1. records exploration datasets (uniform ε-greedy, π_b logged) on the training scenarios; \
-            2. trains one model per layer count (bare metal; virtualized) with discrete CQL; \
+            2. trains one model per layer count (bare metal; virtualized) with discrete CQL, with the recipe \
+            the shipped lab models use (--train-arguments-for; docs/results/shipped-recipe); \
             3. compares the models against the static grid, dim, dim-cqe and itr on every built-in scenario \
             with held-out seeds (paired), training and held-out scenarios reported apart; \
             4. writes the HTML report and JSON, and prints a one-screen summary.
@@ -43,7 +44,20 @@ struct DemoCommand: ParsableCommand {
     @Option(name: .long, help: "Parallel simulations (default: all cores).")
     var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Print the `coalesce train` options the demo and Tools/rebuild-models use for lab model KIND-OBJECTIVE "
+            + "(e.g. bare-metal-latency) with --algorithm, and exit.", valueName: "model"))
+    var trainArgumentsFor: String?
+
     func run() throws {
+        if let model = trainArgumentsFor {
+            guard ["bare-metal-", "virtualized-"].contains(where: { model.hasPrefix($0) && model.count > $0.count }) else {
+                throw ValidationError("--train-arguments-for '\(model)': name a lab model as KIND-OBJECTIVE, "
+                                      + "KIND bare-metal or virtualized (e.g. bare-metal-latency)")
+            }
+            print(LabRecipe.trainArguments(model: model, algorithm: algorithm).joined(separator: " "))
+            return
+        }
         // OpenBLAS picks its kernels when loaded: on VMs that report a generic CPU it takes
         // the slow Prescott ones unless OPENBLAS_CORETYPE is set, so set it (re-exec) first.
         Self.reexecForBLASKernelIfTopLevel()
@@ -93,7 +107,8 @@ struct DemoCommand: ParsableCommand {
             let name = layers == 1 ? "bare-metal" : "virtualized"
             let path = "\(out)/models/\(name)-\(objectiveValue.name).model"
             let train = try TrainCommand.parse(["--data"] + files + [
-                "--algorithm", algorithm, "--objective", objective, "--out", path, "--seed", "1", "--created-at", "0"])
+                "--algorithm", algorithm, "--objective", objective, "--out", path, "--seed", "1", "--created-at", "0"]
+                + LabRecipe.trainArguments(model: "\(name)-\(objectiveValue.name)", algorithm: algorithm))
             try train.run()
             models.append(path)
         }
