@@ -22,5 +22,14 @@ struct SimulateTests {
         let steps = try #require((json["steps"] as? NSNumber)?.intValue)
         #expect((9...10).contains(steps), "1 s at 100 ms intervals: \(steps) steps")
         #expect(json["policy"] as? String == "dim" && json["scenario"] as? String == "rpc-low")
+        #expect((json["seed"] as? NSNumber)?.intValue == 3)
+
+        // A seed no double holds exactly is written as text, as the comparison JSON does.
+        let big = try runProgram(try Binaries.path("coalesce"), [
+            "simulate", "--scenario", "rpc-low", "--policy", "dim", "--seed", "18446744073709551615", "--duration", "0.3",
+            "--json", "\(dir)/big.json"])
+        try #require(big.status == 0, "\(big.output)")
+        let bigJSON = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/big.json"))) as? [String: Any])
+        #expect(bigJSON["seed"] as? String == "18446744073709551615")
     }
 }

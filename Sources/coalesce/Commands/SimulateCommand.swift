@@ -120,10 +120,10 @@ struct SimulateCommand: ParsableCommand {
 }
 
 /// The JSON `simulate --json` writes (keys fixed by issue #2).
-struct SimulateJSON: Codable {
+struct SimulateJSON: Encodable {
     var scenario: String
     var policy: String
-    var seed: UInt64
+    var seed: JSONSeed
     var throughput_pps: Double
     var latency_p50_us: Double
     var latency_p99_us: Double
@@ -145,7 +145,7 @@ struct SimulateJSON: Codable {
     init(_ r: LabResult, objective: String) {
         scenario = r.scenario
         policy = r.policy
-        seed = r.seed
+        seed = JSONSeed(r.seed)
         throughput_pps = r.throughputPps
         latency_p50_us = r.latencyP50Us
         latency_p99_us = r.latencyP99Us
@@ -163,3 +163,15 @@ struct SimulateJSON: Codable {
     }
 }
 
+/// A seed as the comparison JSON writes it: a JSON integer when a double holds it exactly
+/// (< 2^53), else its decimal text, so that no reader rounds it.
+struct JSONSeed: Encodable {
+    let value: UInt64
+
+    init(_ value: UInt64) { self.value = value }
+
+    func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if value < (1 << 53) { try container.encode(value) } else { try container.encode(String(value)) }
+    }
+}
