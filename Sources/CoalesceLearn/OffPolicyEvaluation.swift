@@ -58,6 +58,22 @@ public struct OPEReport: Sendable, Codable {
     public var behaviour: PolicyValueEstimate
     /// Why IS/DR are missing, when they are.
     public var refusal: String?
+    /// The range every policy's value must lie in, given the data's rewards:
+    /// [min(r_min, 0), max(r_max, 0)] / (1 − γ); nil for γ ≥ 1. An estimate outside it
+    /// is an artefact of the estimator (an FQE that has not converged or extrapolates),
+    /// not a property of the policy.
+    public var valueBounds: [Double]?
+
+    /// The estimators whose value lies outside `valueBounds`, with their values.
+    public var estimatesOutsideBounds: [(name: String, value: Double)] {
+        guard let b = valueBounds, b.count == 2 else { return [] }
+        let named: [(String, PolicyValueEstimate?)] = [("FQE", fqe), ("weighted IS", weightedImportanceSampling),
+                                                       ("weighted DR", doublyRobust)]
+        return named.compactMap { name, e in
+            guard let v = e?.value, v.isFinite, v < b[0] || v > b[1] else { return nil }
+            return (name, v)
+        }
+    }
 }
 
 /// Off-policy estimators of a deterministic target policy's value from logged data
@@ -178,10 +194,14 @@ public enum OffPolicyEvaluator {
                                        upper: CoreMath.quantile(sorted: draws, 1 - tail))
         }
         let agreement = Double(zip(targetActions, data.actions).filter { $0 == $1 }.count) / Double(max(1, data.count))
+        var bounds: [Double]?
+        if gamma < 1, let rMin = data.rewards.min(), let rMax = data.rewards.max() {
+            bounds = [min(Double(rMin), 0) / (1 - gamma), max(Double(rMax), 0) / (1 - gamma)]
+        }
         var report = OPEReport(
             gamma: gamma, horizon: h, windows: windows, bootstrapUnits: units.count, agreement: agreement,
             fqe: interval { $0.fqe }, weightedImportanceSampling: nil, doublyRobust: nil,
-            behaviour: interval { $0.onPolicy(gamma: gamma) }, refusal: nil)
+            behaviour: interval { $0.onPolicy(gamma: gamma) }, refusal: nil, valueBounds: bounds)
         if hasPropensities {
             var wis = interval { $0.weightedIS(gamma: gamma) }
             wis.effectiveSampleSize = total.effectiveSampleSize

@@ -74,4 +74,24 @@ import Testing
         #expect(abs(wis.value - report.behaviour.value) < 1e-9)
         #expect(abs((wis.effectiveSampleSize ?? 0) - Double(report.windows)) < 1e-6)
     }
+
+    @Test("a value no policy can reach given the data's rewards is flagged, a plausible one is not")
+    func estimatesOutsideTheRewardRangeAreFlagged() throws {
+        let data = chain.episodes(count: 10, length: 20, epsilon: 0.5, seed: 4)
+        let c = configuration()
+        let rewardMin = Double(data.rewards.min()!), rewardMax = Double(data.rewards.max()!)
+        let bounds = [min(rewardMin, 0) / (1 - c.gamma), max(rewardMax, 0) / (1 - c.gamma)]
+        let zeros = [Double](repeating: 0, count: data.count)
+        let plausible = try OffPolicyEvaluator.estimate(data: data, targetActions: data.actions, qLogged: zeros,
+                                                        vTarget: zeros, vNext: zeros, configuration: c)
+        #expect(plausible.valueBounds == bounds)
+        #expect(plausible.estimatesOutsideBounds.isEmpty)
+        // A value model that says every state is worth more than the best reward forever
+        // (an FQE that diverged): FQE, and DR through it, leave the range.
+        let diverged = [Double](repeating: bounds[1] + 5, count: data.count)
+        let report = try OffPolicyEvaluator.estimate(data: data, targetActions: data.actions, qLogged: zeros,
+                                                     vTarget: diverged, vNext: diverged, configuration: c)
+        #expect(report.estimatesOutsideBounds.map(\.name).contains("FQE"))
+        #expect(!report.estimatesOutsideBounds.map(\.name).contains("weighted IS"), "WIS averages observed rewards")
+    }
 }

@@ -62,7 +62,10 @@ struct CompareTests {
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/o.json"))) as! [String: Any]
         let rows = json["policies"] as! [[String: Any]]
         #expect(rows.count == 3)
-        for row in rows { #expect(row["fqe"] != nil && row["doubly_robust"] != nil) }
+        for row in rows { #expect(row["fqe"] != nil && row["doubly_robust"] != nil && row["outside_value_bounds"] is [Any]) }
+        // The range any policy's value lies in: the rewards are penalties, so it ends at 0.
+        let bounds = try #require(json["value_bounds"] as? [Double])
+        #expect(bounds.count == 2 && bounds[0] < 0 && bounds[1] == 0)
         // A static setting outside the data's action space cannot be evaluated from it.
         let bad = try runProgram(coalesce, ["compare", "--data", "\(dir)/d.csv", "--policies", "static:rx-usecs=3",
                                             "--ope-steps", "10", "--json", "\(dir)/x.json"])

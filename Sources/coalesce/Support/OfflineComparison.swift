@@ -20,12 +20,15 @@ struct OfflineComparison {
         var doublyRobust: PolicyValueEstimate?
         var refusal: String?
         var agreementWithLogged: Double
+        /// The estimators (`fqe`, `doubly_robust`, …) whose value lies outside the result's `valueBounds`.
+        var outsideValueBounds: [String]
 
         enum CodingKeys: String, CodingKey {
             case policy, fqe, refusal
             case weightedImportanceSampling = "weighted_importance_sampling"
             case doublyRobust = "doubly_robust"
             case agreementWithLogged = "agreement_with_logged"
+            case outsideValueBounds = "outside_value_bounds"
         }
     }
 
@@ -34,8 +37,18 @@ struct OfflineComparison {
         var datasets: [String]
         var transitions: Int
         var behaviour: PolicyValueEstimate
+        /// The range any policy's value lies in given the data's rewards (`OPEReport.valueBounds`).
+        var valueBounds: [Double]?
         var policies: [Row]
+
+        enum CodingKeys: String, CodingKey {
+            case objective, datasets, transitions, behaviour, policies
+            case valueBounds = "value_bounds"
+        }
     }
+
+    /// The JSON key of each estimator `OPEReport.estimatesOutsideBounds` names.
+    static let estimatorKeys = ["FQE": "fqe", "weighted IS": "weighted_importance_sampling", "weighted DR": "doubly_robust"]
 
     func run() throws -> Result {
         let loaded = try datasets.map { try Dataset.read(path: $0) }
@@ -45,6 +58,7 @@ struct OfflineComparison {
         let models = ModelStore(ensembleDefault: ensembleDefault)
         var rows: [Row] = []
         var behaviour: PolicyValueEstimate?
+        var bounds: [Double]?
         for spec in policies {
             var actions: [Int32], next: [Int32]
             switch spec {
@@ -67,12 +81,14 @@ struct OfflineComparison {
             let report = try OffPolicyEvaluator.evaluate(data: data, targetActions: actions, targetNextActions: next,
                                                          configuration: configuration)
             behaviour = behaviour ?? report.behaviour
+            bounds = bounds ?? report.valueBounds
             rows.append(Row(policy: spec.description, fqe: report.fqe, weightedImportanceSampling: report.weightedImportanceSampling,
-                            doublyRobust: report.doublyRobust, refusal: report.refusal, agreementWithLogged: report.agreement))
+                            doublyRobust: report.doublyRobust, refusal: report.refusal, agreementWithLogged: report.agreement,
+                            outsideValueBounds: report.estimatesOutsideBounds.compactMap { Self.estimatorKeys[$0.name] }))
         }
         rows.sort { ($0.doublyRobust?.value ?? $0.fqe.value) > ($1.doublyRobust?.value ?? $1.fqe.value) }
         return Result(objective: objective.name, datasets: datasets, transitions: data.count,
-                      behaviour: behaviour ?? PolicyValueEstimate(value: 0, lower: 0, upper: 0), policies: rows)
+                      behaviour: behaviour ?? PolicyValueEstimate(value: 0, lower: 0, upper: 0), valueBounds: bounds, policies: rows)
     }
 
     static func table(_ r: Result) -> String {
@@ -85,10 +101,19 @@ struct OfflineComparison {
         var t = TextTable(["rank", "policy", "FQE [95% CI]", "weighted IS [95% CI]", "doubly robust [95% CI]", "agrees with log"],
                           alignments: [.right, .left, .right, .right, .right, .right])
         for (i, row) in r.policies.enumerated() {
-            t.add([String(i + 1), row.policy, ci(row.fqe), ci(row.weightedImportanceSampling), ci(row.doublyRobust),
-                   Format.fixed(row.agreementWithLogged * 100, 1) + " %"])
+            func marked(_ e: PolicyValueEstimate?, _ key: String) -> String {
+                ci(e) + (row.outsideValueBounds.contains(key) ? " !" : "")
+            }
+            t.add([String(i + 1), row.policy, marked(row.fqe, "fqe"),
+                   marked(row.weightedImportanceSampling, "weighted_importance_sampling"),
+                   marked(row.doublyRobust, "doubly_robust"), Format.fixed(row.agreementWithLogged * 100, 1) + " %"])
         }
         var out = t.render()
+        if let b = r.valueBounds, r.policies.contains(where: { !$0.outsideValueBounds.isEmpty }) {
+            out += "\n! outside [\(Format.fixed(b[0], 3)), \(Format.fixed(b[1], 3))], the range the data's rewards allow any policy: "
+                + "an artefact of the estimator (FQE not converged or extrapolating; more --fqe-steps or more data), "
+                + "so that rank means nothing"
+        }
         out += "\nbehaviour policy (on-policy Monte Carlo): \(ci(r.behaviour)) — \(r.transitions) transitions, objective \(r.objective)"
         if let refusal = r.policies.compactMap(\.refusal).first { out += "\nIS/DR refused: \(refusal)" }
         return out
