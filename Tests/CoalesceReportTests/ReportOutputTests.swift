@@ -193,6 +193,29 @@ struct TextSummaryTests {
         #expect(!losers.isEmpty, "the fixture's held-out scenario should show a loss")
     }
 
+    @Test("the best-static column leaves out the pairs every static setting of the scenario shares, and says which")
+    func bestStaticColumnDropsSharedPairs() throws {
+        #expect(ComparisonReport.setting("rx-usecs=8,rx-frames=16,tx-usecs=16,tx-frames=32", without: ["tx-usecs=16", "tx-frames=32"])
+                == "rx-usecs=8,rx-frames=16")
+        #expect(ComparisonReport.setting("tx-usecs=16", without: ["tx-usecs=16"]) == "tx-usecs=16", "never an empty cell")
+        // The fixture's static settings differ in every pair: nothing is left out, and no note.
+        let plain = try ComparisonReport(SyntheticComparison.input())
+        #expect(plain.scenarios.allSatisfy { ComparisonReport.pairsEveryStaticSettingShares($0).isEmpty })
+        #expect(!plain.textSummary().contains("best static: without"))
+        // Give every static setting a shared tx-usecs, as the lab's action spaces do.
+        var input = SyntheticComparison.input()
+        for i in input.scenarios.indices {
+            for j in input.scenarios[i].policies.indices where input.scenarios[i].policies[j].kind == .staticSetting {
+                input.scenarios[i].policies[j].policy += ",tx-usecs=16"
+            }
+        }
+        let report = try ComparisonReport(input)
+        let text = report.textSummary()
+        #expect(text.contains("best static: without what every static setting of its scenario shares (tx-usecs=16)"))
+        let rows = text.split(separator: "\n").filter { $0.contains("steady-rr") }
+        #expect(!rows.isEmpty && rows.allSatisfy { !$0.contains("tx-usecs=16") })
+    }
+
     /// Two static settings on three seeds whose per-interval oracle is given.
     func oracleInput(oracle: [Double]) -> ComparisonInput {
         func runs(_ rewards: [Double]) -> [RunFigures] {
