@@ -1,15 +1,17 @@
 import Foundation
 
-/// Writes the `--json` files of `simulate`, `train`, `evaluate` and `inspect`: pretty-printed,
+/// Writes the `--json` files of `simulate`, `train`, `evaluate`, `inspect` and offline `compare`: pretty-printed,
 /// keys sorted, one trailing newline, NaN and ±∞ as `null` (as in the comparison JSON).
 public enum JSONOutput {
     /// JSON has no NaN or infinity, and `JSONEncoder` refuses them by default, which would
     /// fail a whole run over one undefined estimate (a weighted IS with no weight, say).
     /// Foundation's encoder can only turn them into strings, so they become this marker,
     /// which no real string holds (it starts with a control character), and the quoted
-    /// marker is then replaced by `null`. A hand-written encoder for four report types
+    /// marker is then replaced by `null`. A hand-written encoder for these report types
     /// would be more code than this one substitution.
     public static let nonFiniteMarker = "\u{1}non-finite"
+    /// The marker as `JSONEncoder` writes it: quoted, its control character escaped.
+    static let encodedMarker = "\"\\u0001" + nonFiniteMarker.dropFirst() + "\""
 
     /// Encodes `value` as described above.
     public static func encode<T: Encodable>(_ value: T) throws -> Data {
@@ -18,7 +20,7 @@ public enum JSONOutput {
         encoder.nonConformingFloatEncodingStrategy = .convertToString(
             positiveInfinity: nonFiniteMarker, negativeInfinity: nonFiniteMarker, nan: nonFiniteMarker)
         let text = String(decoding: try encoder.encode(value), as: UTF8.self)
-        return Data((text.replacingOccurrences(of: "\"\\u0001non-finite\"", with: "null") + "\n").utf8)
+        return Data((text.replacingOccurrences(of: encodedMarker, with: "null") + "\n").utf8)
     }
 
     /// Writes `value` to `path`, replacing the file atomically.
