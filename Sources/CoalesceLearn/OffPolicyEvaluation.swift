@@ -61,19 +61,37 @@ public struct OPEReport: Sendable, Codable {
     /// The range every policy's value must lie in, given the data's rewards:
     /// [min(r_min, 0), max(r_max, 0)] / (1 − γ); nil for γ ≥ 1. An estimate outside it
     /// is an artefact of the estimator (an FQE that has not converged or extrapolates),
-    /// not a property of the policy.
-    public var valueBounds: [Double]?
+    /// not a property of the policy. Encoded as `[low, high]`.
+    public var valueBounds: ClosedRange<Double>?
 
-    /// The estimators whose value lies outside `valueBounds`, with their values.
-    public var estimatesOutsideBounds: [(name: String, value: Double)] {
-        guard let b = valueBounds, b.count == 2 else { return [] }
-        let named: [(String, PolicyValueEstimate?)] = [("FQE", fqe), ("weighted IS", weightedImportanceSampling),
-                                                       ("weighted DR", doublyRobust)]
-        return named.compactMap { name, e in
-            guard let v = e?.value, v.isFinite, v < b[0] || v > b[1] else { return nil }
-            return (name, v)
+    /// The estimates that lie outside `valueBounds`.
+    public var estimatesOutsideBounds: [OutOfBoundsEstimate] {
+        guard let bounds = valueBounds else { return [] }
+        let all: [(OPEEstimator, PolicyValueEstimate?)] = [(.fqe, fqe), (.weightedImportanceSampling, weightedImportanceSampling),
+                                                           (.doublyRobust, doublyRobust)]
+        return all.compactMap { estimator, e in
+            guard let v = e?.value, v.isFinite, !bounds.contains(v) else { return nil }
+            return OutOfBoundsEstimate(estimator: estimator, value: v)
         }
     }
+}
+
+/// The model-value estimators of an `OPEReport` (the behaviour policy's own value aside).
+public enum OPEEstimator: String, Sendable, CaseIterable {
+    case fqe = "FQE"
+    case weightedImportanceSampling = "weighted IS"
+    case doublyRobust = "weighted DR"
+
+    /// Whether the estimate goes through the fitted Q-function (so an unconverged FQE moves it).
+    public var usesFittedQ: Bool { self != .weightedImportanceSampling }
+}
+
+/// An estimate `OPEReport.estimatesOutsideBounds` flags.
+public struct OutOfBoundsEstimate: Sendable, Hashable {
+    public var estimator: OPEEstimator
+    public var value: Double
+    /// The estimator's name as reports print it.
+    public var name: String { estimator.rawValue }
 }
 
 /// Off-policy estimators of a deterministic target policy's value from logged data
@@ -194,9 +212,9 @@ public enum OffPolicyEvaluator {
                                        upper: CoreMath.quantile(sorted: draws, 1 - tail))
         }
         let agreement = Double(zip(targetActions, data.actions).filter { $0 == $1 }.count) / Double(max(1, data.count))
-        var bounds: [Double]?
+        var bounds: ClosedRange<Double>?
         if gamma < 1, let rMin = data.rewards.min(), let rMax = data.rewards.max() {
-            bounds = [min(Double(rMin), 0) / (1 - gamma), max(Double(rMax), 0) / (1 - gamma)]
+            bounds = (min(Double(rMin), 0) / (1 - gamma))...(max(Double(rMax), 0) / (1 - gamma))
         }
         var report = OPEReport(
             gamma: gamma, horizon: h, windows: windows, bootstrapUnits: units.count, agreement: agreement,

@@ -80,7 +80,7 @@ import Testing
         let data = chain.episodes(count: 10, length: 20, epsilon: 0.5, seed: 4)
         let c = configuration()
         let rewardMin = Double(data.rewards.min()!), rewardMax = Double(data.rewards.max()!)
-        let bounds = [min(rewardMin, 0) / (1 - c.gamma), max(rewardMax, 0) / (1 - c.gamma)]
+        let bounds = (min(rewardMin, 0) / (1 - c.gamma))...(max(rewardMax, 0) / (1 - c.gamma))
         let zeros = [Double](repeating: 0, count: data.count)
         let plausible = try OffPolicyEvaluator.estimate(data: data, targetActions: data.actions, qLogged: zeros,
                                                         vTarget: zeros, vNext: zeros, configuration: c)
@@ -88,7 +88,7 @@ import Testing
         #expect(plausible.estimatesOutsideBounds.isEmpty)
         // A value model that says every state is worth more than the best reward forever
         // (an FQE that diverged): FQE, and DR through it, leave the range.
-        let diverged = [Double](repeating: bounds[1] + 5, count: data.count)
+        let diverged = [Double](repeating: bounds.upperBound + 5, count: data.count)
         let report = try OffPolicyEvaluator.estimate(data: data, targetActions: data.actions, qLogged: zeros,
                                                      vTarget: diverged, vNext: diverged, configuration: c)
         #expect(report.estimatesOutsideBounds.map(\.name).contains("FQE"))

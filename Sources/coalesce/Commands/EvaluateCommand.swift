@@ -104,11 +104,11 @@ struct EvaluateCommand: ParsableCommand {
         var text = t.render()
         text += "\nthe model picks the logged action in \(Format.fixed(r.agreement * 100, 1)) % of rows"
         if let refusal = r.refusal { text += "\nIS and DR not reported: \(refusal)" }
-        if let b = r.valueBounds {
-            for (name, value) in r.estimatesOutsideBounds {
-                text += "\nunreliable: the \(name) estimate \(Format.fixed(value, 4)) lies outside [\(Format.fixed(b[0], 4)), "
-                    + "\(Format.fixed(b[1], 4))], the range the data's rewards allow any policy; "
-                    + (name == "FQE" || name == "weighted DR"
+        if let bounds = r.valueBounds {
+            for e in r.estimatesOutsideBounds {
+                text += "\nunreliable: the \(e.name) estimate \(Format.fixed(e.value, 4)) lies outside [\(Format.fixed(bounds.lowerBound, 4)), "
+                    + "\(Format.fixed(bounds.upperBound, 4))], the range the data's rewards allow any policy; "
+                    + (e.estimator.usesFittedQ
                         ? "the fitted Q-function has not converged or extrapolates (give FQE more steps: evaluate --fqe-steps, train --ope-steps; or more data)"
                         : "the importance weights rest on too few windows")
             }

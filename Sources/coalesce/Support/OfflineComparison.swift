@@ -38,7 +38,7 @@ struct OfflineComparison {
         var transitions: Int
         var behaviour: PolicyValueEstimate
         /// The range any policy's value lies in given the data's rewards (`OPEReport.valueBounds`).
-        var valueBounds: [Double]?
+        var valueBounds: ClosedRange<Double>?
         var policies: [Row]
 
         enum CodingKeys: String, CodingKey {
@@ -47,8 +47,14 @@ struct OfflineComparison {
         }
     }
 
-    /// The JSON key of each estimator `OPEReport.estimatesOutsideBounds` names.
-    static let estimatorKeys = ["FQE": "fqe", "weighted IS": "weighted_importance_sampling", "weighted DR": "doubly_robust"]
+    /// An estimator's key in `Row`'s JSON.
+    static func key(_ estimator: OPEEstimator) -> String {
+        switch estimator {
+        case .fqe: Row.CodingKeys.fqe.rawValue
+        case .weightedImportanceSampling: Row.CodingKeys.weightedImportanceSampling.rawValue
+        case .doublyRobust: Row.CodingKeys.doublyRobust.rawValue
+        }
+    }
 
     func run() throws -> Result {
         let loaded = try datasets.map { try Dataset.read(path: $0) }
@@ -58,7 +64,7 @@ struct OfflineComparison {
         let models = ModelStore(ensembleDefault: ensembleDefault)
         var rows: [Row] = []
         var behaviour: PolicyValueEstimate?
-        var bounds: [Double]?
+        var bounds: ClosedRange<Double>?
         for spec in policies {
             var actions: [Int32], next: [Int32]
             switch spec {
@@ -84,7 +90,7 @@ struct OfflineComparison {
             bounds = bounds ?? report.valueBounds
             rows.append(Row(policy: spec.description, fqe: report.fqe, weightedImportanceSampling: report.weightedImportanceSampling,
                             doublyRobust: report.doublyRobust, refusal: report.refusal, agreementWithLogged: report.agreement,
-                            outsideValueBounds: report.estimatesOutsideBounds.compactMap { Self.estimatorKeys[$0.name] }))
+                            outsideValueBounds: report.estimatesOutsideBounds.map { Self.key($0.estimator) }))
         }
         rows.sort { ($0.doublyRobust?.value ?? $0.fqe.value) > ($1.doublyRobust?.value ?? $1.fqe.value) }
         return Result(objective: objective.name, datasets: datasets, transitions: data.count,
@@ -101,16 +107,15 @@ struct OfflineComparison {
         var t = TextTable(["rank", "policy", "FQE [95% CI]", "weighted IS [95% CI]", "doubly robust [95% CI]", "agrees with log"],
                           alignments: [.right, .left, .right, .right, .right, .right])
         for (i, row) in r.policies.enumerated() {
-            func marked(_ e: PolicyValueEstimate?, _ key: String) -> String {
-                ci(e) + (row.outsideValueBounds.contains(key) ? " !" : "")
+            func marked(_ e: PolicyValueEstimate?, _ estimator: OPEEstimator) -> String {
+                ci(e) + (row.outsideValueBounds.contains(key(estimator)) ? " !" : "")
             }
-            t.add([String(i + 1), row.policy, marked(row.fqe, "fqe"),
-                   marked(row.weightedImportanceSampling, "weighted_importance_sampling"),
-                   marked(row.doublyRobust, "doubly_robust"), Format.fixed(row.agreementWithLogged * 100, 1) + " %"])
+            t.add([String(i + 1), row.policy, marked(row.fqe, .fqe), marked(row.weightedImportanceSampling, .weightedImportanceSampling),
+                   marked(row.doublyRobust, .doublyRobust), Format.fixed(row.agreementWithLogged * 100, 1) + " %"])
         }
         var out = t.render()
         if let b = r.valueBounds, r.policies.contains(where: { !$0.outsideValueBounds.isEmpty }) {
-            out += "\n! outside [\(Format.fixed(b[0], 3)), \(Format.fixed(b[1], 3))], the range the data's rewards allow any policy: "
+            out += "\n! outside [\(Format.fixed(b.lowerBound, 3)), \(Format.fixed(b.upperBound, 3))], the range the data's rewards allow any policy: "
                 + "an artefact of the estimator (FQE not converged or extrapolating; more --fqe-steps or more data), "
                 + "so that rank means nothing"
         }
