@@ -28,3 +28,20 @@ public enum JSONOutput {
         try encode(value).write(to: URL(fileURLWithPath: path), options: .atomic)
     }
 }
+
+/// A seed in a JSON file: a JSON integer when a double holds it exactly (< 2^53), else its
+/// decimal text, so that no reader silently rounds it. The comparison JSON and the
+/// `--json` files write seeds this way.
+public struct JSONSeed: Encodable, Sendable, Hashable {
+    public let value: UInt64
+
+    public init(_ value: UInt64) { self.value = value }
+
+    /// Whether a binary64 holds the seed exactly.
+    public var isExactInDouble: Bool { value < (1 << 53) }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if isExactInDouble { try container.encode(value) } else { try container.encode(String(value)) }
+    }
+}

@@ -13,9 +13,8 @@ enum ReportJSON: Sendable {
     /// An optional string, `null` when absent.
     static func string(_ s: String?) -> ReportJSON { s.map { .string($0) } ?? .null }
 
-    /// A seed: a JSON integer when a double holds it exactly (< 2^53), else its decimal text
-    /// as a string, so no reader silently rounds it.
-    static func seed(_ s: UInt64) -> ReportJSON { s < (1 << 53) ? .integer(Int64(s)) : .string(String(s)) }
+    /// A seed, as `JSONSeed` writes it.
+    static func seed(_ s: UInt64) -> ReportJSON { JSONSeed(s).isExactInDouble ? .integer(Int64(s)) : .string(String(s)) }
 
     /// Compact-but-readable text: objects and arrays of objects on indented lines, short
     /// arrays of numbers inline.

@@ -162,16 +162,3 @@ struct SimulateJSON: Encodable {
         guard_fallbacks = r.fallbacks
     }
 }
-
-/// A seed as the comparison JSON writes it: a JSON integer when a double holds it exactly
-/// (< 2^53), else its decimal text, so that no reader rounds it.
-struct JSONSeed: Encodable {
-    let value: UInt64
-
-    init(_ value: UInt64) { self.value = value }
-
-    func encode(to encoder: Encoder) throws {
-        var container = encoder.singleValueContainer()
-        if value < (1 << 53) { try container.encode(value) } else { try container.encode(String(value)) }
-    }
-}
