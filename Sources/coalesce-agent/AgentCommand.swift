@@ -178,8 +178,7 @@ struct AgentCommand: ParsableCommand {
         if !isEnsemble && choice != .model {
             log.notice("--ensemble-default has no effect until an ensemble model is loaded", metadata: ["value": "\(ensembleDefault)"])
         }
-        let policy = try SwappablePolicy(model: loaded, epsilon: epsilon, seed: seed,
-                                         ensembleDefault: isEnsemble ? ensembleDefaultId : nil)
+        let policy = try SwappablePolicy(model: loaded, epsilon: epsilon, seed: seed, ensembleDefault: ensembleDefaultId)
         let config = ControlLoopConfig(intervalNs: intervalNs, objective: loaded.file.metadata.objective,
                                        actionSpace: extendedSpace, guardConfig: guardConfig,
                                        episode: "\(targetLabel.replacingAll(",", "_"))-s\(seed)")
@@ -233,7 +232,7 @@ struct AgentCommand: ParsableCommand {
                     guard next.file.metadata.actionSpace == space else {
                         throw AgentModelError.invalid(path: model, reason: "its action space differs from the running model's; restart the agent to change action spaces")
                     }
-                    try loop.policy.replace(with: next, ensembleDefault: next.file.metadata.ensemble == nil ? nil : ensembleDefaultId)
+                    try loop.policy.replace(with: next, ensembleDefault: ensembleDefaultId)
                     support = next.file.metadata.ensembleSupport
                     metrics.model(next)
                     metrics.reloaded(ok: true)

@@ -113,8 +113,10 @@ struct SwappablePolicy: Policy {
         (self.current, self.ensembleDefault) = try Self.make(model, epsilon: epsilon, seed: seed, ensembleDefault: ensembleDefault)
     }
 
+    /// `ensembleDefault` applies to ensemble models only: any other model keeps none.
     static func make(_ model: LoadedModel, epsilon: Double, seed: UInt64, ensembleDefault: Int?) throws -> (AnyPolicy, Int?) {
-        let policy = try ModelPolicy(model: model.file, identity: "model:\(model.version)", ensembleDefault: ensembleDefault)
+        let policy = try ModelPolicy(model: model.file, identity: "model:\(model.version)",
+                                     ensembleDefault: model.file.metadata.ensemble == nil ? nil : ensembleDefault)
         let chosen = policy.ensembleDefault
         guard epsilon > 0 else { return (AnyPolicy(policy), chosen) }
         let allowed = Array(0..<policy.actionCount)
