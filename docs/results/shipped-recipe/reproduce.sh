@@ -31,7 +31,7 @@ for layers in 1 2; do
   kind=$([ "$layers" = 1 ] && echo bare-metal || echo virtualized)
   files=()
   for entry in $($B scenarios | awk -v l="$layers" 'NR>2 && $2==l && $3=="train" {print $1}'); do
-    files+=("$data/$entry"-s*.csv)
+    for seed in 1 2 3; do files+=("$data/$entry-s$seed.csv"); done
   done
   scenarios=$($B scenarios | awk -v l="$layers" 'NR>2 && $2==l {print $1}' | paste -sd, -)
   for objective in latency balanced throughput; do
