@@ -19,11 +19,12 @@ struct TextTable {
         var widths = header.map(\.count)
         for r in rows { for (i, c) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], c.count) } }
         func line(_ cells: [String]) -> String {
-            let text = cells.enumerated().map { i, c in
+            var text = cells.enumerated().map { i, c in
                 let pad = String(repeating: " ", count: widths[i] - c.count)
                 return alignments[i] == .left ? c + pad : pad + c
             }.joined(separator: "  ")
-            return alignments.last == .left ? String(text.reversed().drop { $0 == " " }.reversed()) : text
+            while text.last == " " { text.removeLast() }  // a left-aligned last column's padding
+            return text
         }
         var out = [line(header), widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ")]
         out += rows.map(line)
