@@ -38,8 +38,13 @@ public struct ActionSpace: Sendable, Hashable, Codable {
     /// The action id of a setting written as `key=value,…` (`CoalescingSetting.parse`, unset
     /// parameters unmoderated), if it parses and the space contains it.
     public func index(ofSpec text: String) -> Int? {
-        guard let setting = try? CoalescingSetting.parse(text, layerCount: layerCount) else { return nil }
-        return index(of: setting)
+        (try? index(parsing: text)) ?? nil
+    }
+
+    /// The action id of the setting `text` writes, nil when the space does not contain it;
+    /// throws `CoalescingSetting.parse`'s error when `text` is not a setting.
+    public func index(parsing text: String) throws(SettingSpecError) -> Int? {
+        index(of: try CoalescingSetting.parse(text, layerCount: layerCount))
     }
 
     /// This space with `extra` settings appended (those not already present), renamed.

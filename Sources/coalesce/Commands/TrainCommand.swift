@@ -223,11 +223,11 @@ struct TrainCommand: ParsableCommand {
             }
             return id
         }
-        let setting: CoalescingSetting
-        do { setting = try CoalescingSetting.parse(text, layerCount: space.layerCount) } catch {
+        let found: Int?
+        do { found = try space.index(parsing: text) } catch {
             throw ValidationError("--default-action '\(text)': \(error)")
         }
-        guard let id = space.index(of: setting) else {
+        guard let id = found else {
             throw ValidationError("--default-action '\(text)' is not an action of the data's space '\(space.name)'")
         }
         return id
