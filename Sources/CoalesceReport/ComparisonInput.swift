@@ -129,10 +129,17 @@ public struct ScenarioRuns: Sendable, Codable {
     /// static settings. Its gap to the best static setting bounds what switching between
     /// static settings could gain here (ignoring switching transients). nil when not measured.
     public var staticOracleRewards: [Double]?
+    /// Per seed: the same oracle one interval late — each step earns what the static setting
+    /// that was best in the step before earned in this one (the first step, the best static
+    /// setting's): what following the interval just seen, with perfect knowledge of it, would
+    /// earn. A reference for reactive switching, not a bound: a policy can do better by
+    /// anticipating, or by not following noise. nil when not measured.
+    public var reactiveOracleRewards: [Double]?
 
     /// Creates the runs of one scenario.
     public init(name: String, description: String, split: String, layerCount: Int, actionNames: [String],
-                policies: [PolicyRuns], bareMetalReference: RunFigures? = nil, staticOracleRewards: [Double]? = nil) {
+                policies: [PolicyRuns], bareMetalReference: RunFigures? = nil, staticOracleRewards: [Double]? = nil,
+                reactiveOracleRewards: [Double]? = nil) {
         self.name = name
         self.description = description
         self.split = split
@@ -141,6 +148,7 @@ public struct ScenarioRuns: Sendable, Codable {
         self.policies = policies
         self.bareMetalReference = bareMetalReference
         self.staticOracleRewards = staticOracleRewards
+        self.reactiveOracleRewards = reactiveOracleRewards
     }
 }
 
@@ -187,7 +195,7 @@ public enum ReportError: Error, Sendable, Hashable, CustomStringConvertible {
     /// A run figure is NaN or infinite.
     case nonFiniteFigure(scenario: String, policy: String, seedIndex: Int, field: String)
     /// The static oracle has a different number of entries than there are seeds.
-    case oracleCountMismatch(scenario: String, entries: Int, seeds: Int)
+    case oracleCountMismatch(scenario: String, field: String, entries: Int, seeds: Int)
 
     /// What is wrong and where (scenario, policy, seed index, field).
     public var description: String {
@@ -205,8 +213,8 @@ public enum ReportError: Error, Sendable, Hashable, CustomStringConvertible {
             return "comparison input: baseline '\(b)' is not a policy of scenario '\(s)'"
         case .nonFiniteFigure(let s, let p, let i, let f):
             return "comparison input: scenario '\(s)', policy '\(p)', seed index \(i): field '\(f)' is not a finite number"
-        case .oracleCountMismatch(let s, let n, let seeds):
-            return "comparison input: scenario '\(s)': 'static_oracle_rewards' has \(n) entries for \(seeds) seeds"
+        case .oracleCountMismatch(let s, let field, let n, let seeds):
+            return "comparison input: scenario '\(s)': '\(field)' has \(n) entries for \(seeds) seeds"
         }
     }
 }

@@ -56,6 +56,13 @@ extension ComparisonReport {
                 ("reward_ci95", interval(oracle.ci)),
                 ("headroom_vs_best_static", s.switchingHeadroom.map { h in
                     .object([("reward", .number(h.mean)), ("ci95", interval(h.ci))]) } ?? .null),
+                ("one_interval_late", s.reactiveOracle.map { late in
+                    .object([
+                        ("reward_mean", .number(late.mean)),
+                        ("reward_ci95", interval(late.ci)),
+                        ("headroom_vs_best_static", s.reactiveHeadroom.map { h in
+                            .object([("reward", .number(h.mean)), ("ci95", interval(h.ci))]) } ?? .null),
+                    ]) } ?? .null),
             ])))
         } else {
             members.append(("static_oracle", .null))

@@ -86,6 +86,13 @@ public struct ScenarioSummary: Sendable {
     public var staticOracle: Estimate?
     /// See `staticOracle`; nil when the oracle or a best static setting is missing.
     public var switchingHeadroom: Estimate?
+    /// The same oracle one interval late (`ScenarioRuns.reactiveOracleRewards`): what
+    /// following the interval just seen, with perfect knowledge of it, would earn. A
+    /// reference, not a bound: anticipating, or not following noise, can do better.
+    public var reactiveOracle: Estimate?
+    /// `reactiveOracle`'s paired gain over the best static setting (often negative: reacting
+    /// one interval late to a burst costs more than the switch gains).
+    public var reactiveHeadroom: Estimate?
 
     /// The row of a policy.
     public func policy(named name: String) -> PolicySummary? { policies.first { $0.policy == name } }
@@ -176,10 +183,14 @@ public struct ComparisonReport: Sendable {
                 }
             }
         }
-        if let oracle = s.staticOracleRewards {
-            guard oracle.count == seedCount else { throw .oracleCountMismatch(scenario: s.name, entries: oracle.count, seeds: seedCount) }
+        let oracles = [("static_oracle_rewards", "static oracle", s.staticOracleRewards),
+                       ("reactive_oracle_rewards", "reactive oracle", s.reactiveOracleRewards)]
+        for case let (field, name, oracle?) in oracles {
+            guard oracle.count == seedCount else {
+                throw .oracleCountMismatch(scenario: s.name, field: field, entries: oracle.count, seeds: seedCount)
+            }
             if let i = oracle.firstIndex(where: { !$0.isFinite }) {
-                throw .nonFiniteFigure(scenario: s.name, policy: "static oracle", seedIndex: i, field: "reward")
+                throw .nonFiniteFigure(scenario: s.name, policy: name, seedIndex: i, field: "reward")
             }
         }
     }
@@ -250,6 +261,14 @@ public struct ComparisonReport: Sendable {
                 summary.switchingHeadroom = try? ABStatistics.pairedDifference(
                     oracle, bestStaticRuns.map(\.reward), configuration: bootstrap,
                     labels: [s.name, "static oracle", bestStatic ?? "", "reward"])
+            }
+        }
+        if let oracle = s.reactiveOracleRewards {
+            summary.reactiveOracle = try? ABStatistics.bootstrapMean(oracle, configuration: bootstrap, labels: [s.name, "reactive oracle", "reward"])
+            if let bestStaticRuns {
+                summary.reactiveHeadroom = try? ABStatistics.pairedDifference(
+                    oracle, bestStaticRuns.map(\.reward), configuration: bootstrap,
+                    labels: [s.name, "reactive oracle", bestStatic ?? "", "reward"])
             }
         }
         return summary

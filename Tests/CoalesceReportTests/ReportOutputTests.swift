@@ -217,7 +217,7 @@ struct TextSummaryTests {
     }
 
     /// Two static settings on three seeds whose per-interval oracle is given.
-    func oracleInput(oracle: [Double]) -> ComparisonInput {
+    func oracleInput(oracle: [Double], reactive: [Double]? = nil) -> ComparisonInput {
         func runs(_ rewards: [Double]) -> [RunFigures] {
             rewards.map { RunFigures(throughputPps: 1000, latencyP50Us: 10, latencyP99Us: 50, latencyP999Us: 80,
                                      cpuPercent: 20, interruptsPerS: 5000, drops: 0, changes: 0, reward: $0) }
@@ -227,7 +227,7 @@ struct TextSummaryTests {
             policies: [PolicyRuns(policy: "static:rx-usecs=0", kind: .staticSetting, runs: runs([-1.0, -1.2, -1.1])),
                        PolicyRuns(policy: "static:rx-usecs=8", kind: .staticSetting, runs: runs([-0.9, -1.0, -1.0])),
                        PolicyRuns(policy: "model:m", kind: .learned, runs: runs([-0.8, -0.95, -0.9]))],
-            staticOracleRewards: oracle)
+            staticOracleRewards: oracle, reactiveOracleRewards: reactive)
         return ComparisonInput(title: "t", objective: "latency", seeds: [1, 2, 3], scenarios: [scenario])
     }
 
@@ -250,6 +250,59 @@ struct TextSummaryTests {
         #expect(report.html().contains("<p class=\"oracle\"><strong>Oracle headroom:</strong>"), "the sentence under the scenario's table")
     }
 
+    @Test func theOracleTakesEachStepsBestRunAndOneIntervalLateTheRunBestInTheStepBefore() {
+        // Two runs whose best setting alternates: the oracle takes every step's best, the
+        // late oracle always follows the previous step's winner and so takes every loser.
+        let runs: [[Double]] = [[-1, -3, -1, -3], [-2, -2, -2, -2]]
+        #expect(StaticOracle.meanReward(runs) == (-1 - 2 - 1 - 2) / 4.0)
+        // Step 0: the run with the best total (−8 each: the first of equals, run 0); then
+        // run 0 (best in step 0) in step 1, run 1 (best in step 1) in step 2, run 0 in step 3.
+        #expect(StaticOracle.meanReward(runs, lateBy: 1) == (-1 - 3 - 2 - 3) / 4.0)
+        // Two steps late: steps 0 and 1 take run 0; step t ≥ 2 takes the best of step t − 2.
+        #expect(StaticOracle.meanReward(runs, lateBy: 2) == (-1 - 3 - 1 - 2) / 4.0)
+        // Steady runs: lateness costs nothing, and the oracle is the best run.
+        let steady: [[Double]] = [[-1, -1, -1], [-2, -2, -2]]
+        #expect(StaticOracle.meanReward(steady, lateBy: 1) == -1 && StaticOracle.meanReward(steady) == -1)
+        // Runs of unequal length are cut to the shortest; nothing to take is NaN.
+        #expect(StaticOracle.meanReward([[-1, -1, -9], [-2, -2]]) == -1)
+        #expect(StaticOracle.meanReward([]).isNaN && StaticOracle.meanReward([[], [-1]]).isNaN)
+    }
+
+    @Test func theOneIntervalLateOracleIsReportedNextToTheOracleInJSONTextAndHTML() throws {
+        let report = try ComparisonReport(oracleInput(oracle: [-0.7, -0.9, -0.8], reactive: [-1.0, -1.1, -1.3]))
+        let s = report.scenarios[0]
+        // Paired against the best static (rx-usecs=8: −0.9, −1.0, −1.0): mean of (−0.1, −0.1, −0.3).
+        let late = try #require(s.reactiveHeadroom)
+        #expect(abs(late.mean - (-0.5 / 3)) < 1e-9)
+        #expect(abs(try #require(s.reactiveOracle).mean - (-3.4 / 3)) < 1e-9)
+        let root = try #require(try JSONSerialization.jsonObject(with: Data(report.json())) as? [String: Any])
+        let scenario = try #require((root["scenarios"] as? [[String: Any]])?.first)
+        let oracle = try #require(scenario["static_oracle"] as? [String: Any])
+        let lateJSON = try #require(oracle["one_interval_late"] as? [String: Any])
+        #expect(abs((lateJSON["reward_mean"] as! Double) + 3.4 / 3) < 1e-9)
+        let h = try #require(lateJSON["headroom_vs_best_static"] as? [String: Any])
+        #expect(abs((h["reward"] as! Double) + 0.5 / 3) < 1e-9)
+        #expect((h["ci95"] as? [Double])?.count == 2)
+        let text = report.textSummary()
+        #expect(text.contains("one interval late:"), "the footnote that explains the column")
+        let row = try #require(text.split(separator: "\n").first { $0.contains("two-regimes") })
+        #expect(row.contains("−0.17 ["), "the last column: \(row)")
+        #expect(report.html().contains("One interval late"))
+        // Without it, the key is null and neither the footnote nor the sentence appear.
+        let without = try ComparisonReport(oracleInput(oracle: [-0.7, -0.9, -0.8]))
+        let root2 = try #require(try JSONSerialization.jsonObject(with: Data(without.json())) as? [String: Any])
+        let oracle2 = try #require(((root2["scenarios"] as? [[String: Any]])?.first)?["static_oracle"] as? [String: Any])
+        #expect(oracle2["one_interval_late"] is NSNull)
+        #expect(!without.textSummary().contains("one interval late:"))
+        #expect(!without.html().contains("One interval late —"))
+    }
+
+    @Test func aReactiveOracleWithTheWrongSeedCountIsRefusedByName() {
+        #expect(throws: ReportError.oracleCountMismatch(scenario: "two-regimes", field: "reactive_oracle_rewards", entries: 1, seeds: 3)) {
+            try ComparisonReport(oracleInput(oracle: [-1, -1, -1], reactive: [-1]))
+        }
+    }
+
     @Test func withoutAnOracleTheKeyIsNullAndTheTextSaysNothing() throws {
         var input = oracleInput(oracle: [0, 0, 0])
         input.scenarios[0].staticOracleRewards = nil
@@ -262,7 +315,7 @@ struct TextSummaryTests {
     }
 
     @Test func anOracleWithTheWrongSeedCountIsRefusedByName() {
-        #expect(throws: ReportError.oracleCountMismatch(scenario: "two-regimes", entries: 2, seeds: 3)) {
+        #expect(throws: ReportError.oracleCountMismatch(scenario: "two-regimes", field: "static_oracle_rewards", entries: 2, seeds: 3)) {
             try ComparisonReport(oracleInput(oracle: [-1, -1]))
         }
     }

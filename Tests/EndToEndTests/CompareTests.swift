@@ -41,6 +41,13 @@ struct CompareTests {
             #expect(oracleMean >= bestMean - 1e-9)
             let headroom = try #require(oracle["headroom_vs_best_static"] as? [String: Any])
             #expect(abs(headroom["reward"] as! Double - (oracleMean - bestMean)) < 1e-6)
+            // One interval late it takes in each step one of the settings the oracle chose
+            // among, so it can do no better than the oracle.
+            let late = try #require(oracle["one_interval_late"] as? [String: Any], "one_interval_late missing")
+            let lateMean = late["reward_mean"] as! Double
+            #expect(lateMean <= oracleMean + 1e-9)
+            let lateHeadroom = try #require(late["headroom_vs_best_static"] as? [String: Any])
+            #expect(abs(lateHeadroom["reward"] as! Double - (lateMean - bestMean)) < 1e-6)
         }
         let html = try String(contentsOfFile: "\(dir)/c.html", encoding: .utf8)
         #expect(html.contains("<svg") && !html.contains("http://") && !html.contains("https://"))

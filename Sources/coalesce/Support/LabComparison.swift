@@ -141,13 +141,15 @@ struct LabComparison {
             }
             let bare = twinAll[s]?.max { $0.reward < $1.reward }.map(Self.figures)
             let staticPolicies = perScenario[s].indices.filter { Self.kind(perScenario[s][$0]) == .staticSetting }
-            let oracle: [Double]? = staticPolicies.count < 2 ? nil : seeds.indices.map { k in
-                Self.perIntervalOracle(staticPolicies.map { all[jobIndex[s][$0][k]]!.result.series.map(\.reward) })
+            let staticStepRewards: [[[Double]]]? = staticPolicies.count < 2 ? nil : seeds.indices.map { k in
+                staticPolicies.map { all[jobIndex[s][$0][k]]!.result.series.map(\.reward) }
             }
             out.append(ScenarioRuns(
                 name: scenario.name, description: scenario.description, split: scenario.split.rawValue,
                 layerCount: scenario.layerCount, actionNames: spaces[s].settings.map(\.specText), policies: policiesOut,
-                bareMetalReference: bare, staticOracleRewards: oracle))
+                bareMetalReference: bare,
+                staticOracleRewards: staticStepRewards?.map { StaticOracle.meanReward($0) },
+                reactiveOracleRewards: staticStepRewards?.map { StaticOracle.meanReward($0, lateBy: 1) }))
         }
         var notes = ["Simulated in the lab (CoalesceSim); every policy ran on identical traffic for each seed (paired)."]
         if !twins.isEmpty {
@@ -155,17 +157,6 @@ struct LabComparison {
         }
         return ComparisonInput(title: title, objective: runner.objective.name, baseline: baseline, seeds: seeds,
                                scenarios: out, notes: notes)
-    }
-
-    /// The mean over steps of the best reward any of the runs earned in that step: the
-    /// hindsight per-interval oracle over those runs (same seed, so the same traffic).
-    /// Runs of unequal length are cut to the shortest.
-    static func perIntervalOracle(_ stepRewards: [[Double]]) -> Double {
-        let steps = stepRewards.map(\.count).min() ?? 0
-        guard steps > 0 else { return .nan }
-        var total = 0.0
-        for t in 0..<steps { total += stepRewards.lazy.map { $0[t] }.max()! }
-        return total / Double(steps)
     }
 
     static func figures(_ r: LabResult) -> RunFigures {
