@@ -33,12 +33,15 @@ public struct CollectConfiguration: Sendable {
     public var actionSpace: ActionSpace?
     /// Exploration seed.
     public var seed: UInt64
+    /// Where apply mode keeps the interface's restore journal (`InterfaceClaim`).
+    public var stateDirectory: String
 
     /// A configuration; everything but the interface and output path has a default.
     public init(interface: String, intervalNs: UInt64 = 100_000_000, durationNs: UInt64 = 60_000_000_000,
                 policy: PolicySpec? = nil, mode: Mode = .observeOnly, probePeer: String? = nil, probeRate: Double = 200,
                 irqOverride: [Int]? = nil, outputPath: String, objective: Objective = .balanced,
-                actionSpace: ActionSpace? = nil, seed: UInt64 = 1) {
+                actionSpace: ActionSpace? = nil, seed: UInt64 = 1,
+                stateDirectory: String = RestoreJournalStore.defaultDirectory) {
         self.interface = interface
         self.intervalNs = intervalNs
         self.durationNs = durationNs
@@ -51,6 +54,7 @@ public struct CollectConfiguration: Sendable {
         self.objective = objective
         self.actionSpace = actionSpace
         self.seed = seed
+        self.stateDirectory = stateDirectory
     }
 }
 
@@ -117,6 +121,16 @@ public enum HostCollector {
         guard config.durationNs >= 2 * config.intervalNs else {
             throw CollectError.invalidOption("--duration must cover at least two intervals")
         }
+        // Apply mode claims the interface first: refused while another program controls it,
+        // and what a run that died without restoring left is put back before the settings
+        // to restore are read.
+        var claim: InterfaceClaim?
+        if config.mode == .apply {
+            let (c, recovery) = try InterfaceClaim.acquire(
+                interface: config.interface, store: RestoreJournalStore(directory: config.stateDirectory), program: "coalesce collect")
+            if let recovery { log(recovery.message) }
+            claim = c
+        }
         let options = HostTargetOptions(irqOverride: config.irqOverride, probePeer: config.probePeer, probeRate: config.probeRate)
         let host = try HostTarget(interface: config.interface, options: options)
         let capabilities = host.capabilities
@@ -172,6 +186,7 @@ public enum HostCollector {
         }
         var outcome: Result<LoopSummary, any Error>
         do {
+            try claim?.record(original: original.layers[0])
             outcome = .success(try loop.run(steps: steps, onRecord: { try writer.append($0) }, shouldStop: stop))
         } catch {
             outcome = .failure(error)
@@ -181,9 +196,11 @@ public enum HostCollector {
             do {
                 try loop.target.host.restore()
                 log("restored original settings: \(original.specText)")
+                do { try claim?.release() } catch { log("could not remove the restore journal: \(error)") }
             } catch {
                 restored = false
-                log("FAILED to restore original settings (\(original.specText)) on \(config.interface): \(error)")
+                log("FAILED to restore original settings (\(original.specText)) on \(config.interface): \(error)"
+                    + (claim.map { "; their restore journal is kept: coalesce-agent --restore-only --interface \(config.interface) --state-dir \($0.store.directory) retries" } ?? ""))
                 if case .success = outcome { outcome = .failure(error) }
             }
         }

@@ -18,13 +18,14 @@ struct AgentCommand: ParsableCommand {
         discussion: """
             Every interval: sample → features → model → guard → apply (only when the choice differs \
             from the setting in effect). The original settings are restored on SIGTERM, SIGINT and fatal \
-            errors. SIGHUP or a changed model file reloads the model after full verification. \
-            See docs/deploying.md.
+            errors. Before its first change the agent records them in a restore journal (--state-dir); \
+            after a kill -9 or a crash, the next start, or --restore-only, puts them back. SIGHUP or a \
+            changed model file reloads the model after full verification. See docs/deploying.md.
             """,
         version: CoalesceVersion.current)
 
     @Option(name: .long, help: "The model file to apply (watched for changes).")
-    var model: String
+    var model: String?
 
     @Option(name: .long, help: "The network interface to control.")
     var interface: String?
@@ -86,8 +87,19 @@ struct AgentCommand: ParsableCommand {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel: String = "info"
 
+    @Option(name: .long, help: "Directory of the restore journals (IF.json: the settings to put back if the agent dies without restoring them); keep it on tmpfs.")
+    var stateDir: String = RestoreJournalStore.defaultDirectory
+
+    @Flag(name: .long, help: "Only put back the settings an agent that died without restoring left in --interface's restore journal, then exit (systemd ExecStopPost).")
+    var restoreOnly = false
+
     func validate() throws {
         if (interface == nil) == (target == nil) { throw ValidationError("give exactly one of --interface IF or --target sim:SCENARIO") }
+        if restoreOnly {
+            if interface == nil { throw ValidationError("--restore-only needs --interface IF") }
+        } else if model == nil {
+            throw ValidationError("missing --model FILE (only --restore-only runs without one)")
+        }
         if let t = target, !t.hasPrefix("sim:") { throw ValidationError("--target takes sim:SCENARIO") }
         if !(0...1).contains(epsilon) { throw ValidationError("--epsilon must be in [0, 1]") }
         if let i = intervalMs, i <= 0 { throw ValidationError("--interval-ms must be > 0") }
@@ -112,20 +124,26 @@ struct AgentCommand: ParsableCommand {
             log.info("serving metrics", metadata: ["listen": "\(listen)"])
         }
         SignalFlags.install()
+        if restoreOnly {
+            try restoreLeftBehind(interface: interface!, log: log)
+            return
+        }
         do {
             if let t = target {
                 let name = String(t.dropFirst(4))
                 let scenario = try BuiltinScenarios.named(name) ?? Scenario.load(path: name)
                 var base = try SimAgentTarget(scenario: scenario, seed: seed)
-                try base.startWithin(try ModelSource(path: model).peekActionSpace())
+                try base.startWithin(try ModelSource(path: model!).peekActionSpace())
                 let interval = intervalMs ?? scenario.intervalMs
                 try runAgent(base: base, intervalMs: interval, duration: duration ?? scenario.durationS,
                              targetLabel: "sim:\(scenario.name)", log: log, metrics: metrics)
             } else {
+                let claim = try claimInterface(interface!, log: log)
                 let options = HostTargetOptions(irqOverride: irq.isEmpty ? nil : irq, probePeer: probe)
                 let base = try HostAgentTarget(interface: interface!, options: options)
                 try runAgent(base: base, intervalMs: intervalMs ?? 100, duration: duration,
-                             targetLabel: "host:\(interface!)", log: log, metrics: metrics)
+                             targetLabel: "host:\(interface!)", log: log, metrics: metrics,
+                             journal: claim.map { ($0, base.host.actuator.original) })
             }
         } catch {
             log.error("fatal", metadata: ["error": "\(error)"])
@@ -133,9 +151,46 @@ struct AgentCommand: ParsableCommand {
         }
     }
 
+    /// Claims `interface` through its restore journal before its settings are read:
+    /// refuses while another program controls it, and first puts back what an agent that
+    /// died without restoring left. In dry-run nothing is claimed or changed; a journal
+    /// left behind is only reported. nil in dry-run.
+    func claimInterface(_ interface: String, log: Logger) throws -> InterfaceClaim? {
+        let store = RestoreJournalStore(directory: stateDir)
+        let journalMeta: Logger.Metadata = ["interface": "\(interface)", "journal": "\(store.path(for: interface))"]
+        guard !dryRun else {
+            if case .leftBehind(let j) = try store.state(interface: interface) {
+                log.warning("an earlier run changed the coalescing and did not restore it; coalesce-agent --restore-only puts it back",
+                            metadata: journalMeta.merging(["program": "\(j.program)", "pid": "\(j.pid)", "original": "\(j.original)"]) { a, _ in a })
+            }
+            return nil
+        }
+        let (claim, recovery) = try InterfaceClaim.acquire(interface: interface, store: store, program: "coalesce-agent")
+        if let recovery { log.notice("\(recovery.message)", metadata: journalMeta) }
+        return claim
+    }
+
+    /// `--restore-only`: puts back what an agent that died without restoring left.
+    func restoreLeftBehind(interface: String, log: Logger) throws {
+        let store = RestoreJournalStore(directory: stateDir)
+        let journalMeta: Logger.Metadata = ["interface": "\(interface)", "journal": "\(store.path(for: interface))"]
+        do {
+            if let recovery = try InterfaceClaim.recover(interface: interface, store: store) {
+                log.notice("\(recovery.message)", metadata: journalMeta)
+            } else {
+                log.info("nothing to restore: no restore journal", metadata: journalMeta)
+            }
+        } catch {
+            log.error("restore failed", metadata: journalMeta.merging(["error": "\(error)"]) { a, _ in a })
+            throw ExitCode(1)
+        }
+    }
+
     func runAgent<Base: AgentTarget>(
-        base: Base, intervalMs: Double, duration: Double?, targetLabel: String, log: Logger, metrics: AgentMetrics
+        base: Base, intervalMs: Double, duration: Double?, targetLabel: String, log: Logger, metrics: AgentMetrics,
+        journal: (claim: InterfaceClaim, original: LayerSetting)? = nil
     ) throws {
+        let model = self.model!
         var base = base
         var source = ModelSource(path: model)
         let loaded = try source.load(layerCount: base.layerCount, latencyAvailable: base.latencyAvailable)
@@ -184,7 +239,9 @@ struct AgentCommand: ParsableCommand {
                                        episode: "\(targetLabel.replacingAll(",", "_"))-s\(seed)")
         var loop = ControlLoop(target: ShadowTarget(base: base, dryRun: dryRun), policy: policy, config: config)
         var writer: DatasetWriter?
-        defer { if !dryRun { restore(&loop, log: log) } }
+        defer { if !dryRun { restore(&loop, journal: journal?.claim, log: log) } }
+        // Written down before the first change, removed once the settings are back.
+        try journal?.claim.record(original: journal!.original)
         try loop.begin()
         if choice == .start {
             // Keep what the operator runs today unless the model is confident.
@@ -272,12 +329,18 @@ struct AgentCommand: ParsableCommand {
         ])
     }
 
-    func restore<P: Policy, B: AgentTarget>(_ loop: inout ControlLoop<ShadowTarget<B>, P>, log: Logger) {
+    func restore<P: Policy, B: AgentTarget>(_ loop: inout ControlLoop<ShadowTarget<B>, P>, journal: InterfaceClaim?, log: Logger) {
         do {
             try loop.target.base.restoreOriginal()
             log.info("original coalescing restored", metadata: ["setting": "\(loop.initialSetting?.specText ?? "?")"])
         } catch {
-            log.critical("could not restore the original coalescing", metadata: ["error": "\(error)"])
+            var meta: Logger.Metadata = ["error": "\(error)"]
+            if let journal { meta["retry"] = "coalesce-agent --restore-only --interface \(journal.interface) --state-dir \(journal.store.directory)" }
+            log.critical("could not restore the original coalescing; its restore journal is kept", metadata: meta)
+            return
+        }
+        do { try journal?.release() } catch {
+            log.error("could not remove the restore journal", metadata: ["error": "\(error)"])
         }
     }
 

@@ -19,17 +19,23 @@ struct CollectorTests {
         let path = Self.temporaryPath("veth")
         defer { unlink(path) }
         let interface = lab.ifA
+        let state = Self.temporaryPath("state")
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        nonisolated(unsafe) var journalLeft = true
         let (report, groAfter, napiAfter) = try NetworkNamespace.run(lab.nsA) {
             let config = CollectConfiguration(
                 interface: interface, intervalNs: 20_000_000, durationNs: 600_000_000,
-                policy: try PolicySpec.parse("explore:epsilon=1,seed=7"), mode: .apply, outputPath: path)
+                policy: try PolicySpec.parse("explore:epsilon=1,seed=7"), mode: .apply, outputPath: path,
+                stateDirectory: state)
             let report = try HostCollector.run(config)
+            journalLeft = FileManager.default.fileExists(atPath: RestoreJournalStore(directory: state).path(for: interface))
             let reader = KernelFileReader()
             let gro = try reader.readUInt64(KernelPath("/sys/class/net/\(interface)/gro_flush_timeout"))
             let napi = try reader.readUInt64(KernelPath("/sys/class/net/\(interface)/napi_defer_hard_irqs"))
             return (UncheckedBox(report), gro, napi)
         }
         #expect(report.value.restored)
+        #expect(!journalLeft, "the restore journal is removed once the settings are back")
         #expect(groAfter == 0)
         #expect(napiAfter == 0)
         #expect(report.value.summary.changes > 0)
@@ -57,7 +63,8 @@ struct CollectorTests {
         let message = try NetworkNamespace.run(lab.nsA) { () -> String in
             let config = CollectConfiguration(
                 interface: interface, intervalNs: 20_000_000, durationNs: 100_000_000,
-                policy: try PolicySpec.parse("static:rx-usecs=64,rx-frames=128"), mode: .apply, outputPath: path)
+                policy: try PolicySpec.parse("static:rx-usecs=64,rx-frames=128"), mode: .apply, outputPath: path,
+                stateDirectory: path + ".state")
             do {
                 _ = try HostCollector.run(config)
                 return "accepted"
@@ -68,6 +75,33 @@ struct CollectorTests {
         #expect(message.contains(interface))
         #expect(message.contains("veth"))
         #expect(message.contains("rx-usecs=64"))
+    }
+
+    @Test("collect --apply is refused while another running program has claimed the interface, and changes nothing",
+          .enabled(if: HostTestEnvironment.canCreateNamespaces, "needs root and iproute2 to create network namespaces"))
+    func applyRefusedWhileClaimed() throws {
+        let lab = try VethLab()
+        defer { lab.remove() }
+        let path = Self.temporaryPath("claimed")
+        defer { unlink(path) }
+        let state = Self.temporaryPath("state")
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let interface = lab.ifA
+        let (message, gro) = try NetworkNamespace.run(lab.nsA) { () -> (String, UInt64) in
+            // This test process plays the running agent: its journal names a live process.
+            let store = RestoreJournalStore(directory: state)
+            try store.write(try RestoreJournal.forCurrentProcess(interface: interface, original: .unmoderated, program: "coalesce-agent"))
+            let config = CollectConfiguration(
+                interface: interface, intervalNs: 20_000_000, durationNs: 100_000_000,
+                policy: try PolicySpec.parse("static:gro-flush-timeout=20000"), mode: .apply, outputPath: path,
+                stateDirectory: state)
+            var message = "accepted"
+            do { _ = try HostCollector.run(config) } catch { message = "\(error)" }
+            let gro = try KernelFileReader().readUInt64(KernelPath("/sys/class/net/\(interface)/gro_flush_timeout"))
+            return (message, gro)
+        }
+        #expect(message.contains("\(interface) is being controlled by coalesce-agent (pid \(getpid())"), "\(message)")
+        #expect(gro == 0)
     }
 
     @Test("collect --observe-only on eth0 writes a valid dataset whose setting column agrees with `ethtool -c eth0`",

@@ -114,10 +114,39 @@ struct AgentSimulatorTests {
         try FixtureModel.install(try FixtureModel.bytes(preferring: 3, latency: true), at: "\(dir)/m.model")
         let ns = try AgentNamespace()
         defer { ns.remove() }
-        let (p, a) = ns.exec([try Binaries.path("coalesce-agent"), "--interface", ns.interface, "--model", "\(dir)/m.model", "--duration", "1"])
+        let (p, a) = ns.exec([try Binaries.path("coalesce-agent"), "--interface", ns.interface, "--model", "\(dir)/m.model", "--duration", "1",
+                                  "--state-dir", ns.stateDir])
         let r = try runProgram(p, a)
         #expect(r.status != 0)
         #expect(r.output.contains("trained with latency features"))
+    }
+}
+
+@Suite("the systemd unit")
+struct SystemdUnitTests {
+    static let analyze: String? = ["/usr/bin/systemd-analyze", "/bin/systemd-analyze"].first { (p: String) in access(p, X_OK) == 0 }
+
+    @Test("restores from the restore journal after the agent is gone, and systemd-analyze accepts it",
+          .enabled(if: SystemdUnitTests.analyze != nil, "needs systemd-analyze"))
+    func unitRestoresAfterAnyExit() throws {
+        let unit = try String(contentsOf: Binaries.packageRoot.appendingPathComponent("Tools/systemd/coalesce-agent@.service"), encoding: .utf8)
+        let lines: [String] = unit.split(separator: "\n").map { String($0) }
+        let start = try #require(lines.first { $0.hasPrefix("ExecStart=") })
+        let stopPost = try #require(lines.first { $0.hasPrefix("ExecStopPost=") })
+        #expect(stopPost.contains("--restore-only") && stopPost.contains("--interface %i"))
+        // Both name the same journal directory, on the runtime (tmpfs) directory the unit keeps.
+        #expect(start.contains("--state-dir /run/coalesce/%i") && stopPost.contains("--state-dir /run/coalesce/%i"))
+        #expect(lines.contains("RuntimeDirectory=coalesce/%i") && lines.contains("RuntimeDirectoryPreserve=yes"))
+        // systemd-analyze checks the syntax and that the binary exists and is executable:
+        // point it at the built agent in a temporary copy.
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let agent = try Binaries.path("coalesce-agent")
+        try Data(unit.replacingOccurrences(of: "/usr/local/bin/coalesce-agent", with: agent).utf8)
+            .write(to: URL(fileURLWithPath: "\(dir)/coalesce-agent@.service"))
+        let r = try runProgram(Self.analyze!, ["verify", "\(dir)/coalesce-agent@eth1.service"], timeout: 60)
+        #expect(r.status == 0, "\(r.output)")
+        #expect(!r.output.contains("coalesce-agent@"), "no warnings about the unit: \(r.output)")
     }
 }
 
@@ -139,8 +168,10 @@ struct AgentHostTests {
     }
 
     func start(_ ns: AgentNamespace, model: String, extra: [String], log: String) throws -> RunningProcess {
+        // Each namespace's own restore-journal directory: never the host's /run/coalesce.
+        let state = extra.contains("--state-dir") ? [] : ["--state-dir", ns.stateDir]
         let (p, a) = ns.exec([agentPath, "--interface", ns.interface, "--model", model, "--interval-ms", "100",
-                              "--min-dwell-ms", "0"] + extra)
+                              "--min-dwell-ms", "0"] + state + extra)
         return try RunningProcess(p, a, log: log)
     }
 
@@ -159,6 +190,77 @@ struct AgentHostTests {
             #expect(try ns.knob("gro_flush_timeout") == "20000")
             #expect(try ns.knob("napi_defer_hard_irqs") == "0")
             #expect(agent.output.contains("original coalescing restored"))
+        }
+    }
+
+    @Test("after a kill -9 the restore journal holds the operator's settings, and --restore-only puts them back")
+    func killNineThenRestoreOnly() throws {
+        try withLab(preferring: 15) { dir, ns in
+            try ns.setKnob("gro_flush_timeout", "20000")
+            let state = "\(dir)/state"
+            let agent = try start(ns, model: "\(dir)/m.model", extra: ["--state-dir", state], log: "\(dir)/agent.log")
+            defer { if agent.process.isRunning { agent.signal(SIGKILL) } }
+            #expect(agent.waitForOutput("msg=applied", timeout: 20), "\(agent.output)")
+            #expect(try ns.knob("gro_flush_timeout") == "50000")
+            let journal = try String(contentsOfFile: "\(state)/\(ns.interface).json", encoding: .utf8)
+            #expect(journal.contains("\"original\" : \"rx-usecs=0,gro-flush-timeout=20000\""), "\(journal)")
+            #expect(journal.contains("\"pid\" : \(agent.process.processIdentifier)"), "\(journal)")
+
+            agent.signal(SIGKILL)
+            _ = try agent.wait(timeout: 20)
+            #expect(try ns.knob("gro_flush_timeout") == "50000", "nothing restored it: the process was killed")
+
+            // Shadow mode changes nothing, but says what was left behind.
+            let (dp, da) = ns.exec([agentPath, "--interface", ns.interface, "--model", "\(dir)/m.model", "--dry-run",
+                                    "--duration", "0.5", "--state-dir", state])
+            let dry = try runProgram(dp, da)
+            #expect(dry.status == 0, "\(dry.output)")
+            #expect(dry.output.contains("did not restore it"), "\(dry.output)")
+            #expect(try ns.knob("gro_flush_timeout") == "50000")
+
+            let (p, a) = ns.exec([agentPath, "--interface", ns.interface, "--restore-only", "--state-dir", state])
+            let restored = try runProgram(p, a)
+            #expect(restored.status == 0, "\(restored.output)")
+            #expect(restored.output.contains("put back the coalescing coalesce-agent (pid \(agent.process.processIdentifier))"), "\(restored.output)")
+            #expect(try ns.knob("gro_flush_timeout") == "20000")
+            #expect(try ns.knob("napi_defer_hard_irqs") == "0")
+            #expect(!FileManager.default.fileExists(atPath: "\(state)/\(ns.interface).json"))
+
+            let again = try runProgram(p, a)
+            #expect(again.status == 0 && again.output.contains("nothing to restore"), "\(again.output)")
+        }
+    }
+
+    @Test("a second agent is refused while one runs; after a kill -9 the next agent first puts the operator's settings back")
+    func nextAgentRecovers() throws {
+        try withLab(preferring: 15) { dir, ns in
+            try ns.setKnob("gro_flush_timeout", "20000")
+            let state = "\(dir)/state"
+            let first = try start(ns, model: "\(dir)/m.model", extra: ["--state-dir", state], log: "\(dir)/first.log")
+            defer { if first.process.isRunning { first.signal(SIGKILL) } }
+            #expect(first.waitForOutput("msg=applied", timeout: 20), "\(first.output)")
+
+            let (p, a) = ns.exec([agentPath, "--interface", ns.interface, "--model", "\(dir)/m.model", "--duration", "1",
+                                  "--state-dir", state])
+            let second = try runProgram(p, a)
+            #expect(second.status != 0)
+            #expect(second.output.contains("is being controlled by coalesce-agent (pid \(first.process.processIdentifier)"), "\(second.output)")
+            #expect(try ns.knob("gro_flush_timeout") == "50000", "the refused agent changed nothing")
+
+            first.signal(SIGKILL)
+            _ = try first.wait(timeout: 20)
+            // The next agent starts from the operator's settings, not the dead agent's, and
+            // so restores those on SIGTERM (without the journal it would keep 50 µs).
+            let next = try start(ns, model: "\(dir)/m.model", extra: ["--state-dir", state], log: "\(dir)/next.log")
+            defer { if next.process.isRunning { next.signal(SIGKILL) } }
+            #expect(next.waitForOutput("msg=applied", timeout: 20), "\(next.output)")
+            #expect(next.output.contains("put back the coalescing coalesce-agent (pid \(first.process.processIdentifier))"), "\(next.output)")
+            #expect(next.output.contains("start_setting=\"rx-usecs=0,gro-flush-timeout=20000\""), "\(next.output)")
+            #expect(try ns.knob("gro_flush_timeout") == "50000")
+            next.signal(SIGTERM)
+            #expect(try next.wait(timeout: 20) == 0, "\(next.output)")
+            #expect(try ns.knob("gro_flush_timeout") == "20000")
+            #expect(!FileManager.default.fileExists(atPath: "\(state)/\(ns.interface).json"), "a clean exit removes the journal")
         }
     }
 

@@ -90,7 +90,7 @@ struct CompareTests {
         let (p, a) = ns.exec([try Binaries.path("coalesce"), "compare", "--interface", ns.interface, "--policies",
                               "static:gro-flush-timeout=0,static:gro-flush-timeout=20000,napi-defer-hard-irqs=2",
                               "--block", "0.6", "--blocks", "2", "--settle", "0.2", "--interval", "100",
-                              "--json", "\(dir)/live.json", "--report", "\(dir)/live.html"])
+                              "--json", "\(dir)/live.json", "--report", "\(dir)/live.html", "--state-dir", ns.stateDir])
         let r = try runProgram(p, a, timeout: 60)
         try #require(r.status == 0, "\(r.output)")
         #expect(r.output.components(separatedBy: "round ").count - 1 == 4)
@@ -100,6 +100,33 @@ struct CompareTests {
         #expect((scenario["policies"] as! [[String: Any]]).count == 2)
         #expect(try ns.knob("gro_flush_timeout") == "5000")
         #expect(try ns.knob("napi_defer_hard_irqs") == "0")
+        #expect(!FileManager.default.fileExists(atPath: "\(ns.stateDir)/\(ns.interface).json"), "the restore journal is gone once restored")
+    }
+
+    @Test("live A/B is refused while an agent controls the interface, and changes nothing",
+          .enabled(if: AgentNamespace.canRun, "needs root and iproute2 to create network namespaces"))
+    func liveRefusedWhileAgentRuns() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let ns = try AgentNamespace()
+        defer { ns.remove() }
+        // Action 15 of bare-metal-16 sets gro_flush_timeout 50 µs.
+        try FixtureModel.install(try FixtureModel.bytes(preferring: 15), at: "\(dir)/m.model")
+        let (ap, aa) = ns.exec([try Binaries.path("coalesce-agent"), "--interface", ns.interface, "--model", "\(dir)/m.model",
+                                "--interval-ms", "100", "--min-dwell-ms", "0", "--state-dir", ns.stateDir])
+        let agent = try RunningProcess(ap, aa, log: "\(dir)/agent.log")
+        defer { if agent.process.isRunning { agent.signal(SIGKILL) } }
+        #expect(agent.waitForOutput("msg=applied", timeout: 20), "\(agent.output)")
+        let (p, a) = ns.exec([try Binaries.path("coalesce"), "compare", "--interface", ns.interface, "--policies",
+                              "static:gro-flush-timeout=0,static:gro-flush-timeout=20000", "--block", "0.6", "--blocks", "1",
+                              "--settle", "0.2", "--json", "\(dir)/live.json", "--state-dir", ns.stateDir])
+        let r = try runProgram(p, a, timeout: 60)
+        #expect(r.status != 0)
+        #expect(r.output.contains("is being controlled by coalesce-agent (pid \(agent.process.processIdentifier)"), "\(r.output)")
+        #expect(try ns.knob("gro_flush_timeout") == "50000", "the agent's setting stands")
+        agent.signal(SIGTERM)
+        #expect(try agent.wait(timeout: 20) == 0, "\(agent.output)")
+        #expect(try ns.knob("gro_flush_timeout") == "0")
     }
 
     @Test("live A/B reports the packets the interface dropped in each block's kept intervals, from its counters",
@@ -119,7 +146,7 @@ struct CompareTests {
         let (p, a) = ns.exec([try Binaries.path("coalesce"), "compare", "--interface", ns.interface, "--policies",
                               "static:gro-flush-timeout=0,static:gro-flush-timeout=20000",
                               "--block", "0.6", "--blocks", "2", "--settle", "0.2", "--interval", "100",
-                              "--json", "\(dir)/live.json"])
+                              "--json", "\(dir)/live.json", "--state-dir", ns.stateDir])
         let r = try runProgram(p, a, timeout: 60)
         let sent = try sender.stop()
         try #require(r.status == 0, "\(r.output)")

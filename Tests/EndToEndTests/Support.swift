@@ -155,8 +155,12 @@ final class AgentNamespace {
         guard r.status == 0 else { throw TestFailure("writing \(file): \(r.output)") }
     }
 
+    /// A restore-journal directory for agents run in this namespace (removed with it).
+    var stateDir: String { NSTemporaryDirectory() + name + "-state" }
+
     func remove() {
         _ = try? runProgram(Self.ipPath!, ["netns", "delete", name], timeout: 30)
+        try? FileManager.default.removeItem(atPath: stateDir)
     }
 }
 

@@ -53,6 +53,9 @@ struct CollectCommand: ParsableCommand {
     @Option(name: .long, help: "Output dataset (CSV, schema v1); default collect-IF.csv in the current directory.")
     var out: String?
 
+    @Option(name: .long, help: "With --apply: directory of the restore journals (docs/restore-journal.md).")
+    var stateDir: String = RestoreJournalStore.defaultDirectory
+
     func validate() throws {
         if observeOnly && apply { throw ValidationError("give --observe-only or --apply, not both") }
         if policy != nil && !apply { throw ValidationError("--policy runs only with --apply (observe-only records the settings in effect)") }
@@ -87,7 +90,7 @@ struct CollectCommand: ParsableCommand {
             interface: interface, intervalNs: UInt64(interval * 1e6), durationNs: UInt64(duration * 1e9),
             policy: try policy.map { try PolicySpec.parse($0) }, mode: apply ? .apply : .observeOnly,
             probePeer: probe, probeRate: probeRate, irqOverride: try irqNumbers(), outputPath: out ?? "collect-\(interface).csv",
-            objective: try objectiveOption.resolve(), actionSpace: space, seed: seed)
+            objective: try objectiveOption.resolve(), actionSpace: space, seed: seed, stateDirectory: stateDir)
     }
 
     func run() throws {

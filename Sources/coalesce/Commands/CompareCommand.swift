@@ -69,6 +69,9 @@ struct CompareCommand: ParsableCommand {
     @Option(name: .long, help: "Live A/B: latency probe peer HOST:PORT (coalesce probe-server).")
     var probe: String?
 
+    @Option(name: .long, help: "Live A/B: directory of the restore journals (docs/restore-journal.md).")
+    var stateDir: String = RestoreJournalStore.defaultDirectory
+
     @Option(name: .long, parsing: .upToNextOption, help: "Offline A/B: dataset files to evaluate the policies on.")
     var data: [String] = []
 
@@ -131,7 +134,7 @@ extension CompareCommand {
             interface: interface, policies: specs, blockSeconds: block, rounds: blocks, settleSeconds: settle,
             intervalMs: interval, objective: objective, seed: firstSeed,
             options: HostTargetOptions(probePeer: probe), ensembleDefault: ensembleDefaultOption.ensembleDefault,
-            shouldStop: { StopSignals.stopRequested })
+            journals: RestoreJournalStore(directory: stateDir), shouldStop: { StopSignals.stopRequested })
         let input = try live.run(log: { Terminal.error("compare: \($0)") })
         try ComparisonRunner.write(input, json: json, report: report)
     }

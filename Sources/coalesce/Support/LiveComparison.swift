@@ -21,6 +21,8 @@ struct LiveComparison {
     var options: HostTargetOptions
     /// `--ensemble-default` for ensemble models.
     var ensembleDefault: String? = nil
+    /// Where the interface's restore journal is kept while the A/B changes its settings.
+    var journals = RestoreJournalStore()
     var shouldStop: () -> Bool
 
     /// The per-block figures of one policy run.
@@ -30,10 +32,20 @@ struct LiveComparison {
     }
 
     func run(log: (String) -> Void) throws -> ComparisonInput {
+        // Claimed before its settings are read: refused while another program controls the
+        // interface, and what a run that died without restoring left is put back first.
+        let (claim, recovery) = try InterfaceClaim.acquire(interface: interface, store: journals, program: "coalesce compare")
+        if let recovery { log(recovery.message) }
         var target = try HostTarget(interface: interface, options: options)
         let original = target.actuator.original
+        try claim.record(original: original)
         defer {
-            do { try target.restore() } catch { log("could not restore \(interface): \(error)") }
+            do {
+                try target.restore()
+                try claim.release()
+            } catch {
+                log("could not restore \(interface): \(error); coalesce-agent --restore-only --interface \(interface) --state-dir \(journals.directory) retries")
+            }
         }
         var rng = SeededGenerator(seed: seed)
         let models = ModelStore(ensembleDefault: ensembleDefault)

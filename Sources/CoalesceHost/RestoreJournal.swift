@@ -1,0 +1,281 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import CoalesceCore
+import Glibc
+
+/// What a program that changes an interface's coalescing writes down before its
+/// first change: the settings the operator had, and who changed them.
+///
+/// A program that exits normally puts those settings back and removes the record.
+/// One that cannot (`kill -9`, the OOM killer, a crash, a power-cut of the process)
+/// leaves it, and the next program to claim the interface — or `coalesce-agent
+/// --restore-only`, which the systemd unit runs as `ExecStopPost` — puts them back
+/// (`InterfaceClaim`). The file format is docs/restore-journal.md.
+public struct RestoreJournal: Sendable, Equatable, Codable {
+    /// The file format's name and version, checked on reading.
+    public static let format = "coalesce-restore-journal"
+    public static let version = 1
+
+    public var format: String = Self.format
+    public var version: Int = Self.version
+    /// The interface, e.g. `eth1`.
+    public var interface: String
+    /// Its ifindex when the record was written: a different one means the interface
+    /// was deleted and recreated since, with the driver's defaults, so nothing is restored.
+    public var ifindex: Int
+    /// The network namespace (inode of `/proc/self/ns/net`) the interface name belongs to.
+    public var netns: UInt64
+    /// `/proc/sys/kernel/random/boot_id`: coalescing does not survive a reboot, so
+    /// neither does the record.
+    public var bootID: String
+    /// The process that changes the interface, with its start time (field 22 of
+    /// `/proc/PID/stat`), so that a reused pid is not taken for it.
+    public var pid: Int32
+    public var processStartTicks: UInt64
+    /// The program, for messages: `coalesce-agent`, `coalesce compare`, `coalesce collect`.
+    public var program: String
+    /// The settings found before the first change, as a spec (`CoalescingSetting.parse`).
+    public var original: String
+
+    enum CodingKeys: String, CodingKey {
+        case format, version, interface, ifindex, netns, pid, program, original
+        case bootID = "boot_id"
+        case processStartTicks = "process_start_ticks"
+    }
+
+    /// The record the current process writes for `interface`, whose settings are `original`.
+    public static func forCurrentProcess(interface: String, original: LayerSetting, program: String) throws(RestoreJournalError) -> RestoreJournal {
+        let identity = try SystemIdentity.current()
+        guard let ifindex = SystemIdentity.ifindex(of: interface) else {
+            throw .interfaceMissing(interface: interface)
+        }
+        let pid = getpid()
+        guard let start = SystemIdentity.processStartTicks(pid: pid) else {
+            throw .io(path: "/proc/\(pid)/stat", operation: "read", errno: Glibc.errno)
+        }
+        return RestoreJournal(interface: interface, ifindex: ifindex, netns: identity.netns, bootID: identity.bootID,
+                              pid: pid, processStartTicks: start, program: program, original: original.specText)
+    }
+
+    /// The settings to put back.
+    public func originalSetting(path: String) throws(RestoreJournalError) -> LayerSetting {
+        do { return try CoalescingSetting.parse(original, layerCount: 1).layers[0] } catch {
+            throw .corrupt(path: path, detail: "'original' is not a setting (\(error))")
+        }
+    }
+
+    /// Whether the process that wrote the record is still running (same pid, same start time).
+    public var ownerIsAlive: Bool {
+        SystemIdentity.processStartTicks(pid: pid) == processStartTicks
+    }
+}
+
+/// Why a restore journal could not be used.
+public enum RestoreJournalError: Error, Equatable, CustomStringConvertible {
+    /// The file exists but is not a journal this version can read.
+    case corrupt(path: String, detail: String)
+    /// A running process has claimed the interface.
+    case inUse(path: String, interface: String, pid: Int32, program: String)
+    /// The record belongs to an interface of the same name in another network namespace.
+    case otherNamespace(path: String, interface: String, netns: UInt64)
+    /// Reading, writing or removing the file failed.
+    case io(path: String, operation: String, errno: Int32)
+    /// The interface does not exist (in this network namespace).
+    case interfaceMissing(interface: String)
+    /// Putting the recorded settings back failed; the record is kept.
+    case restoreFailed(path: String, interface: String, original: String, error: String)
+
+    public var description: String {
+        switch self {
+        case .corrupt(let p, let d):
+            return "restore journal \(p): \(d). It records the coalescing an earlier run changed; "
+                + "check the interface's settings (ethtool -c, /sys/class/net/IF/{gro_flush_timeout,napi_defer_hard_irqs}), "
+                + "then remove the file"
+        case .inUse(let p, let i, let pid, let program):
+            return "\(i) is being controlled by \(program) (pid \(pid), \(p)); stop it first: two controllers "
+                + "on one interface would undo each other's changes and each restore the other's settings"
+        case .otherNamespace(let p, let i, let ns):
+            return "restore journal \(p) is for an interface '\(i)' in another network namespace (net:[\(ns)]); "
+                + "give each namespace its own state directory"
+        case .io(let p, let op, let e):
+            return "restore journal \(p): \(op) failed: \(String(cString: strerror(e))) (errno \(e))"
+        case .interfaceMissing(let i):
+            return "interface '\(i)' not found: /sys/class/net/\(i) does not exist in this network namespace"
+        case .restoreFailed(let p, let i, let o, let e):
+            return "could not put back \(i)'s recorded settings (\(o)) from \(p): \(e); the journal is kept"
+        }
+    }
+}
+
+/// The journals of one state directory (default `/run/coalesce`, on tmpfs: coalescing
+/// does not outlive a reboot, and neither should a record of it), one file per
+/// interface: `DIR/IF.json`.
+public struct RestoreJournalStore: Sendable {
+    /// Where `coalesce-agent`, live `coalesce compare` and `coalesce collect --apply` keep them.
+    public static let defaultDirectory = "/run/coalesce"
+
+    public let directory: String
+
+    public init(directory: String = Self.defaultDirectory) {
+        self.directory = directory
+    }
+
+    /// The journal file of `interface`.
+    public func path(for interface: String) -> String { directory + "/" + interface + ".json" }
+
+    /// The journal of `interface`, or nil when there is none.
+    public func read(interface: String) throws(RestoreJournalError) -> RestoreJournal? {
+        let path = path(for: interface)
+        let bytes: [UInt8]
+        do { bytes = try Self.readAll(path) } catch {
+            if error.code == ENOENT { return nil }
+            throw .io(path: path, operation: "read", errno: error.code)
+        }
+        let journal: RestoreJournal
+        do { journal = try JSONDecoder().decode(RestoreJournal.self, from: Data(bytes)) } catch {
+            throw .corrupt(path: path, detail: bytes.isEmpty ? "the file is empty" : "not a restore journal (\(Self.reason(error)))")
+        }
+        guard journal.format == RestoreJournal.format, journal.version == RestoreJournal.version else {
+            throw .corrupt(path: path, detail: "format '\(journal.format)' version \(journal.version), expected '\(RestoreJournal.format)' version \(RestoreJournal.version)")
+        }
+        guard journal.interface == interface else {
+            throw .corrupt(path: path, detail: "it names interface '\(journal.interface)', not '\(interface)'")
+        }
+        _ = try journal.originalSetting(path: path)
+        return journal
+    }
+
+    /// Writes `journal` atomically (temporary file, fsync, rename), creating the directory.
+    public func write(_ journal: RestoreJournal) throws(RestoreJournalError) {
+        let path = path(for: journal.interface)
+        try createDirectory()
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        let bytes: [UInt8]
+        do { bytes = Array(try encoder.encode(journal)) + [0x0A] } catch {
+            throw .corrupt(path: path, detail: "cannot encode: \(error)")
+        }
+        let temporary = path + ".tmp.\(getpid())"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw .io(path: temporary, operation: "create", errno: Glibc.errno) }
+        var written = 0
+        while written < bytes.count {
+            let n = bytes[written...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if Glibc.errno == EINTR { continue }
+                let e = Glibc.errno
+                close(fd); unlink(temporary)
+                throw .io(path: temporary, operation: "write", errno: e)
+            }
+            written += n
+        }
+        if fsync(fd) != 0 {
+            let e = Glibc.errno
+            close(fd); unlink(temporary)
+            throw .io(path: temporary, operation: "fsync", errno: e)
+        }
+        close(fd)
+        if rename(temporary, path) != 0 {
+            let e = Glibc.errno
+            unlink(temporary)
+            throw .io(path: path, operation: "rename", errno: e)
+        }
+    }
+
+    /// Creates the state directory and any missing parents (`mkdir -p`).
+    private func createDirectory() throws(RestoreJournalError) {
+        var path = directory.hasPrefix("/") ? "" : "."
+        for component in directory.split(separator: "/") {
+            path += "/" + component
+            if mkdir(path, 0o755) != 0 && Glibc.errno != EEXIST {
+                throw .io(path: path, operation: "create directory", errno: Glibc.errno)
+            }
+        }
+    }
+
+    /// Removes the journal of `interface` (nothing to do when there is none).
+    public func remove(interface: String) throws(RestoreJournalError) {
+        let path = path(for: interface)
+        if unlink(path) != 0 && Glibc.errno != ENOENT { throw .io(path: path, operation: "remove", errno: Glibc.errno) }
+    }
+
+    private struct Errno: Error { var code: Int32 }
+
+    private static func readAll(_ path: String) throws(Errno) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw Errno(code: Glibc.errno) }
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 { if Glibc.errno == EINTR { continue }; throw Errno(code: Glibc.errno) }
+            if n == 0 { return out }
+            // A journal is a few hundred bytes; anything far larger is not one.
+            if out.count > 1 << 20 { throw Errno(code: EFBIG) }
+            out += chunk[..<n]
+        }
+    }
+
+    private static func reason(_ error: Error) -> String {
+        switch error {
+        case DecodingError.keyNotFound(let key, _): return "no '\(key.stringValue)'"
+        case DecodingError.typeMismatch(_, let c), DecodingError.valueNotFound(_, let c):
+            return "'\(c.codingPath.map(\.stringValue).joined(separator: "."))' has the wrong type"
+        case DecodingError.dataCorrupted: return "not valid JSON"
+        default: return "\(error)"
+        }
+    }
+}
+
+/// Facts about this boot, network namespace and process that a journal is checked against.
+enum SystemIdentity {
+    struct Current { var netns: UInt64; var bootID: String }
+
+    static func current() throws(RestoreJournalError) -> Current {
+        var st = stat()
+        guard stat("/proc/self/ns/net", &st) == 0 else {
+            throw .io(path: "/proc/self/ns/net", operation: "stat", errno: Glibc.errno)
+        }
+        guard let boot = firstLine("/proc/sys/kernel/random/boot_id") else {
+            throw .io(path: "/proc/sys/kernel/random/boot_id", operation: "read", errno: Glibc.errno)
+        }
+        return Current(netns: UInt64(st.st_ino), bootID: boot)
+    }
+
+    /// The interface's ifindex, or nil when it does not exist here.
+    static func ifindex(of interface: String) -> Int? {
+        firstLine("/sys/class/net/\(interface)/ifindex").flatMap { Int($0) }
+    }
+
+    /// Field 22 of `/proc/PID/stat` (start time in clock ticks after boot), or nil when
+    /// no such process runs. The command name (field 2) may hold spaces and parentheses,
+    /// so the fields are counted from the last ')'.
+    static func processStartTicks(pid: Int32) -> UInt64? {
+        guard pid > 0, let line = firstLine("/proc/\(pid)/stat") else { return nil }
+        return startTicks(statLine: line)
+    }
+
+    /// Field 22 of a `/proc/PID/stat` line.
+    static func startTicks(statLine line: String) -> UInt64? {
+        guard let close = line.lastIndex(of: ")") else { return nil }
+        let fields = line[line.index(after: close)...].split(separator: " ")
+        // fields[0] is field 3 (state), so field 22 is fields[19].
+        guard fields.count > 19 else { return nil }
+        return UInt64(fields[19])
+    }
+
+    static func firstLine(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+        guard n > 0 else { return nil }
+        let text = String(decoding: buffer[..<n], as: UTF8.self)
+        return text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init)
+    }
+}
