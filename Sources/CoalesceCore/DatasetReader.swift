@@ -163,7 +163,7 @@ struct DatasetParser {
         }
         let header: DatasetHeader
         do { header = try JSONDecoder().decode(DatasetHeader.self, from: Data(json)) } catch {
-            throw .badHeader(path: path, reason: "\(error)")
+            throw .badHeader(path: path, reason: DecodingErrorText.describe(error))
         }
         guard let (columnLine, _) = nextLine() else { throw .missingColumn(path: path, column: "episode") }
         let found = text(columnLine).split(separator: ",", omittingEmptySubsequences: false).map(String.init)

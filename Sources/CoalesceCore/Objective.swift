@@ -152,7 +152,7 @@ public struct Objective: Sendable, Hashable, Codable {
     public static func decode(json: [UInt8], source: String) throws(ObjectiveError) -> Objective {
         let object: [String: JSONValue]
         do { object = try JSONDecoder().decode([String: JSONValue].self, from: Data(json)) } catch {
-            throw .malformed(source: source, reason: "\(error)")
+            throw .malformed(source: source, reason: DecodingErrorText.describe(error))
         }
         var baseName = "balanced"
         if case .string(let b)? = object["base"] { baseName = b }

@@ -136,7 +136,7 @@ public struct RestoreJournalStore: Sendable {
         }
         let journal: RestoreJournal
         do { journal = try JSONDecoder().decode(RestoreJournal.self, from: Data(bytes)) } catch {
-            throw .corrupt(path: path, detail: bytes.isEmpty ? "the file is empty" : "not a restore journal (\(Self.reason(error)))")
+            throw .corrupt(path: path, detail: bytes.isEmpty ? "the file is empty" : "not a restore journal (\(DecodingErrorText.describe(error)))")
         }
         guard journal.format == RestoreJournal.format, journal.version == RestoreJournal.version else {
             throw .corrupt(path: path, detail: "format '\(journal.format)' version \(journal.version), expected '\(RestoreJournal.format)' version \(RestoreJournal.version)")
@@ -217,16 +217,6 @@ public struct RestoreJournalStore: Sendable {
             // A journal is a few hundred bytes; anything far larger is not one.
             if out.count > 1 << 20 { throw Errno(code: EFBIG) }
             out += chunk[..<n]
-        }
-    }
-
-    private static func reason(_ error: Error) -> String {
-        switch error {
-        case DecodingError.keyNotFound(let key, _): return "no '\(key.stringValue)'"
-        case DecodingError.typeMismatch(_, let c), DecodingError.valueNotFound(_, let c):
-            return "'\(c.codingPath.map(\.stringValue).joined(separator: "."))' has the wrong type"
-        case DecodingError.dataCorrupted: return "not valid JSON"
-        default: return "\(error)"
         }
     }
 }

@@ -23,7 +23,7 @@ public enum ScenarioError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .unreadable(let p, let r): return "\(p): cannot read: \(r)"
-        case .malformedJSON(let s, let r): return "\(s): not valid JSON: \(r)"
+        case .malformedJSON(let s, let r): return "\(s): \(r)"
         case .invalidField(let s, let f, let m): return "\(s): \(f): \(m)"
         case .badTrace(let p, let l, let m): return "\(p):\(l): \(m)"
         }
@@ -224,7 +224,7 @@ extension Scenario {
     public static func decode(json: Data, source: String) throws(ScenarioError) -> Scenario {
         let value: JSONValue
         do { value = try JSONDecoder().decode(JSONValue.self, from: json) } catch {
-            throw .malformedJSON(source: source, reason: Self.describe(error))
+            throw .malformedJSON(source: source, reason: DecodingErrorText.describe(error))
         }
         return try parse(value, source: source)
     }
@@ -232,16 +232,6 @@ extension Scenario {
     /// Decodes and validates scenario JSON text.
     public static func decode(json: String, source: String) throws(ScenarioError) -> Scenario {
         try decode(json: Data(json.utf8), source: source)
-    }
-
-    private static func describe(_ error: Error) -> String {
-        if let e = error as? DecodingError {
-            switch e {
-            case .dataCorrupted(let c): return c.underlyingError.map { "\($0)" } ?? c.debugDescription
-            default: return "\(e)"
-            }
-        }
-        return "\(error)"
     }
 
     /// Builds a scenario from a decoded JSON value, validating every field.

@@ -100,12 +100,12 @@ struct RestoreJournalTests {
     @Test("corrupt journals are refused with the file and what is wrong", arguments: [
         ("", "the file is empty"),
         ("{not json", "not valid JSON"),
-        (#"{"format":"coalesce-restore-journal","version":1}"#, "no 'interface'"),
+        (#"{"format":"coalesce-restore-journal","version":1}"#, "missing 'interface'"),
         (#"{"format":"something-else","version":1,"interface":"lo","ifindex":1,"netns":1,"boot_id":"b","pid":1,"process_start_ticks":1,"program":"p","original":"rx-usecs=0"}"#, "format 'something-else'"),
         (#"{"format":"coalesce-restore-journal","version":2,"interface":"lo","ifindex":1,"netns":1,"boot_id":"b","pid":1,"process_start_ticks":1,"program":"p","original":"rx-usecs=0"}"#, "version 2"),
         (#"{"format":"coalesce-restore-journal","version":1,"interface":"eth9","ifindex":1,"netns":1,"boot_id":"b","pid":1,"process_start_ticks":1,"program":"p","original":"rx-usecs=0"}"#, "names interface 'eth9'"),
         (#"{"format":"coalesce-restore-journal","version":1,"interface":"lo","ifindex":1,"netns":1,"boot_id":"b","pid":1,"process_start_ticks":1,"program":"p","original":"rx-usecs=fast"}"#, "'original' is not a setting"),
-        (#"{"format":"coalesce-restore-journal","version":1,"interface":"lo","ifindex":"one","netns":1,"boot_id":"b","pid":1,"process_start_ticks":1,"program":"p","original":"rx-usecs=0"}"#, "'ifindex' has the wrong type"),
+        (#"{"format":"coalesce-restore-journal","version":1,"interface":"lo","ifindex":"one","netns":1,"boot_id":"b","pid":1,"process_start_ticks":1,"program":"p","original":"rx-usecs=0"}"#, "'ifindex' must be an integer"),
     ])
     func corrupt(text: String, expected: String) throws {
         try withStore { store in

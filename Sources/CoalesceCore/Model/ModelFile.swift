@@ -84,7 +84,7 @@ public struct ModelFile: Sendable, Equatable {
         do {
             metadata = try JSONDecoder().decode(ModelMetadata.self, from: Data(bytes[16..<(16 + metadataLength)]))
         } catch {
-            throw .metadata("\(source): \(error)")
+            throw .metadata("\(source): \(DecodingErrorText.describe(error))")
         }
         var tensors: [[Float]] = []
         var offset = 24 + metadataLength
