@@ -255,6 +255,23 @@ def main():
             f"ethtool -c agreed; dataset `setting` rx-usecs {values} ({len(values)} rows); "
             f"restored {original} on SIGINT")
 
+        # 2b. A kill -9 cannot be caught: the collector's setting stays on the driver, and
+        # the restore journal it wrote before its first change is what puts it back.
+        t = time.time()
+        start_collect(serial, a.setget, "killed")
+        serial.run("kill -9 $cpid; wait $cpid", timeout=40)
+        left = rx_usecs(serial)
+        if left != a.setget:
+            raise Fail(f"rx-usecs {left} right after kill -9 of coalesce collect, expected its {a.setget} to stay")
+        rc, out = serial.run("coalesce-agent --interface eth0 --restore-only 2>&1", timeout=40)
+        after = rx_usecs(serial)
+        if rc != 0 or "put back the coalescing coalesce collect" not in out or after != original:
+            raise Fail(f"coalesce-agent --restore-only exited {rc} and left rx-usecs {after} "
+                       f"(expected the original {original}):\n{out}")
+        timings["kill -9 restore"] = time.time() - t
+        say(f"kill -9: coalesce collect left rx-usecs {left}; coalesce-agent --restore-only put back "
+            f"{original} from its restore journal")
+
         # 3. Interrupt rate under a fixed packet rate, LOW vs HIGH alternating.
         t = time.time()
         serial.run("irqs() { awk '/eth0/ {for (i = 2; i <= NF; i++) { if ($i !~ /^[0-9]+$/) break; s += $i }} END {print s + 0}' /proc/interrupts; }")
@@ -297,7 +314,7 @@ def main():
         if not (pairs_ok and high < 0.85 * low):
             raise Fail("the interrupt rate did not fall when rx-usecs rose")
         serial.send("poweroff -f\n")
-        print("PASS: real e1000e driver: netlink set/get agrees with ethtool -c; interrupts "
+        print("PASS: real e1000e driver: netlink set/get agrees with ethtool -c; restored after kill -9; interrupts "
               f"{low:.0f}/s at rx-usecs {a.low} vs {high:.0f}/s at rx-usecs {a.high} ({a.pps} pps); "
               + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
         return 0
