@@ -68,6 +68,19 @@ extension ComparisonReport {
     }
 
     /// Right-aligned table cells holding `values` (already HTML), in order.
+    /// The oracle headroom with its interval and, under it, the same oracle one interval
+    /// late (one cell, so that the summary table keeps to the page's width).
+    private func headroomCell(_ s: ScenarioSummary) -> String {
+        guard let headroom = s.switchingHeadroom else { return "—" }
+        var cell = NumberText.estimateCell(headroom, signed: true)
+        if let late = s.reactiveHeadroom {
+            cell += "<br><span class=\"ci\" title=\"the same oracle one interval late: each interval gets the setting "
+            cell += "that was best in the interval before\">one interval late:</span><br>"
+            cell += NumberText.estimateCell(late, signed: true)
+        }
+        return cell
+    }
+
     private func numberCells(_ values: String...) -> String {
         values.map { "<td class=\"num\">\($0)</td>" }.joined()
     }
@@ -121,9 +134,7 @@ extension ComparisonReport {
             h += "<th>Δ reward vs best static<br>[\(ci) CI]</th><th>Δ reward vs DIM<br>[\(ci) CI]</th>"
             h += "<th>p99 µs<br>learned / static / DIM</th><th>CPU %<br>learned / static / DIM</th>"
             h += "<th title=\"best static setting of every interval, in hindsight, minus the best static setting: the most switching could gain\">"
-            h += "Oracle headroom<br>[\(ci) CI]</th>"
-            h += "<th title=\"the same oracle one interval late: each interval gets the setting that was best in the interval before\">"
-            h += "One interval late<br>[\(ci) CI]</th></tr></thead>\n<tbody>\n"
+            h += "Oracle headroom<br>[\(ci) CI]<br><span class=\"ci\">one interval late</span></th></tr></thead>\n<tbody>\n"
             for (i, s) in group {
                 let best = s.bestStatic.flatMap { s.policy(named: $0) }
                 let dim = s.dimPolicy.flatMap { s.policy(named: $0) }
@@ -146,8 +157,7 @@ extension ComparisonReport {
                         vsStatic.map { NumberText.estimateCell($0.reward, signed: true) + verdictBadge($0.verdict) } ?? "—",
                         vsDim.map { NumberText.estimateCell($0.reward, signed: true) + verdictBadge($0.verdict) } ?? "—",
                         p99s.joined(separator: " / "), cpus.joined(separator: " / "),
-                        s.switchingHeadroom.map { NumberText.estimateCell($0, signed: true) } ?? "—",
-                        s.reactiveHeadroom.map { NumberText.estimateCell($0, signed: true) } ?? "—") + "</tr>\n"
+                        headroomCell(s)) + "</tr>\n"
                 }
             }
             h += "</tbody></table>\n"

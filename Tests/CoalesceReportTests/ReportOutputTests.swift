@@ -287,7 +287,8 @@ struct TextSummaryTests {
         #expect(text.contains("one interval late:"), "the footnote that explains the column")
         let row = try #require(text.split(separator: "\n").first { $0.contains("two-regimes") })
         #expect(row.contains("−0.17 ["), "the last column: \(row)")
-        #expect(report.html().contains("One interval late"))
+        #expect(report.html().contains("one interval late:</span><br>−0.17<br>"), "under the headroom in the summary table")
+        #expect(report.html().contains("One interval late — "), "the sentence under the scenario's table")
         // Without it, the key is null and neither the footnote nor the sentence appear.
         let without = try ComparisonReport(oracleInput(oracle: [-0.7, -0.9, -0.8]))
         let root2 = try #require(try JSONSerialization.jsonObject(with: Data(without.json())) as? [String: Any])
