@@ -101,7 +101,12 @@ public enum RestoreJournalError: Error, Equatable, CustomStringConvertible {
             return "restore journal \(p) is for an interface '\(i)' in another network namespace (net:[\(ns)]); "
                 + "give each namespace its own state directory"
         case .io(let p, let op, let e):
-            return "restore journal \(p): \(op) failed: \(String(cString: strerror(e))) (errno \(e))"
+            var text = "restore journal \(p): \(op) failed: \(String(cString: strerror(e))) (errno \(e))"
+            if [EACCES, EPERM, EROFS].contains(e) {
+                text += "; changing coalescing needs a writable state directory (--state-dir; the systemd unit's "
+                    + "RuntimeDirectory) as well as CAP_NET_ADMIN, while --dry-run needs neither"
+            }
+            return text
         case .interfaceMissing(let i):
             return "interface '\(i)' not found: /sys/class/net/\(i) does not exist in this network namespace"
         case .restoreFailed(let p, let i, let o, let e):

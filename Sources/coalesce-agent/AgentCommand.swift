@@ -332,7 +332,11 @@ struct AgentCommand: ParsableCommand {
     func restore<P: Policy, B: AgentTarget>(_ loop: inout ControlLoop<ShadowTarget<B>, P>, journal: InterfaceClaim?, log: Logger) {
         do {
             try loop.target.base.restoreOriginal()
-            log.info("original coalescing restored", metadata: ["setting": "\(loop.initialSetting?.specText ?? "?")"])
+            if loop.target.intended.isEmpty {
+                log.debug("nothing was applied, so nothing to restore")
+            } else {
+                log.info("original coalescing restored", metadata: ["setting": "\(loop.initialSetting?.specText ?? "?")"])
+            }
         } catch {
             var meta: Logger.Metadata = ["error": "\(error)"]
             if let journal { meta["retry"] = "coalesce-agent --restore-only --interface \(journal.interface) --state-dir \(journal.store.directory)" }

@@ -130,6 +130,9 @@ struct RestoreJournalTests {
         do { try store.write(try journalOfThisProcess()) } catch let error as RestoreJournalError {
             #expect(error.description.contains("/proc/coalesce-cannot-exist"))
         }
+        // Without the rights, the message says what changing coalescing needs.
+        let denied = RestoreJournalError.io(path: "/run/coalesce", operation: "create directory", errno: EACCES)
+        #expect(denied.description.contains("Permission denied") && denied.description.contains("--dry-run needs neither"))
     }
 
     @Test("a process's start time is field 22 of its stat line, whatever its command name holds")
