@@ -15,11 +15,14 @@ import Glibc
 /// --restore-only`, which the systemd unit runs as `ExecStopPost` — puts them back
 /// (`InterfaceClaim`). The file format is docs/restore-journal.md.
 public struct RestoreJournal: Sendable, Equatable, Codable {
-    /// The file format's name and version, checked on reading.
+    /// The file format's name, checked on reading.
     public static let format = "coalesce-restore-journal"
+    /// The file format's version, checked on reading.
     public static let version = 1
 
+    /// `format` as written in the file.
     public var format: String = Self.format
+    /// `version` as written in the file.
     public var version: Int = Self.version
     /// The interface, e.g. `eth1`.
     public var interface: String
@@ -31,9 +34,9 @@ public struct RestoreJournal: Sendable, Equatable, Codable {
     /// `/proc/sys/kernel/random/boot_id`: coalescing does not survive a reboot, so
     /// neither does the record.
     public var bootID: String
-    /// The process that changes the interface, with its start time (field 22 of
-    /// `/proc/PID/stat`), so that a reused pid is not taken for it.
+    /// The process that changes the interface.
     public var pid: Int32
+    /// Its start time (field 22 of `/proc/PID/stat`), so that a reused pid is not taken for it.
     public var processStartTicks: UInt64
     /// The program, for messages: `coalesce-agent`, `coalesce compare`, `coalesce collect`.
     public var program: String
@@ -88,6 +91,7 @@ public enum RestoreJournalError: Error, Equatable, CustomStringConvertible {
     /// Putting the recorded settings back failed; the record is kept.
     case restoreFailed(path: String, interface: String, original: String, error: String)
 
+    /// What is wrong, with the file or interface, and what to do.
     public var description: String {
         switch self {
         case .corrupt(let p, let d):
@@ -122,8 +126,10 @@ public struct RestoreJournalStore: Sendable {
     /// Where `coalesce-agent`, live `coalesce compare` and `coalesce collect --apply` keep them.
     public static let defaultDirectory = "/run/coalesce"
 
+    /// The state directory.
     public let directory: String
 
+    /// The journals of `directory` (created with the first journal written).
     public init(directory: String = Self.defaultDirectory) {
         self.directory = directory
     }
