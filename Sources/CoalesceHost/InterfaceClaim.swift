@@ -108,8 +108,10 @@ public struct InterfaceClaim: Sendable {
     }
 
     /// Writes down `original` (the settings found at start) before the first change.
+    /// Refused when another program recorded a claim since `acquire`.
     public func record(original: LayerSetting) throws(RestoreJournalError) {
-        try store.write(try RestoreJournal.forCurrentProcess(interface: interface, original: original, program: program))
+        let journal = try RestoreJournal.forCurrentProcess(interface: interface, original: original, program: program)
+        try store.write(journal, exclusive: true)
     }
 
     /// Removes the journal once the original settings are back.

@@ -159,8 +159,11 @@ public struct RestoreJournalStore: Sendable {
         return journal
     }
 
-    /// Writes `journal` atomically (temporary file, fsync, rename), creating the directory.
-    public func write(_ journal: RestoreJournal) throws(RestoreJournalError) {
+    /// Writes `journal` atomically (temporary file, fsync, then rename), creating the
+    /// directory. With `exclusive`, the final step is `link`, which fails when a journal
+    /// already exists: two programs that claimed the interface at the same moment cannot
+    /// both record it — the second is refused (`.inUse` while the first runs).
+    public func write(_ journal: RestoreJournal, exclusive: Bool = false) throws(RestoreJournalError) {
         let path = path(for: journal.interface)
         try createDirectory()
         let encoder = JSONEncoder()
@@ -189,11 +192,22 @@ public struct RestoreJournalStore: Sendable {
             throw .io(path: temporary, operation: "fsync", errno: e)
         }
         close(fd)
-        if rename(temporary, path) != 0 {
-            let e = Glibc.errno
-            unlink(temporary)
-            throw .io(path: path, operation: "rename", errno: e)
+        guard exclusive else {
+            if rename(temporary, path) != 0 {
+                let e = Glibc.errno
+                unlink(temporary)
+                throw .io(path: path, operation: "rename", errno: e)
+            }
+            return
         }
+        let linked = link(temporary, path) == 0
+        let e = Glibc.errno
+        unlink(temporary)
+        if linked { return }
+        if e == EEXIST, let other = try read(interface: journal.interface), other.ownerIsAlive {
+            throw .inUse(path: path, interface: journal.interface, pid: other.pid, program: other.program)
+        }
+        throw .io(path: path, operation: "create (another program's journal appeared meanwhile)", errno: e)
     }
 
     /// Creates the state directory and any missing parents (`mkdir -p`).

@@ -53,6 +53,28 @@ struct RestoreJournalTests {
         }
     }
 
+    @Test("recording a claim is exclusive: a journal written meanwhile by a running program refuses the second")
+    func recordIsExclusive() throws {
+        try withStore { store in
+            let (claim, recovery) = try InterfaceClaim.acquire(interface: "lo", store: store, program: "second")
+            #expect(recovery == nil)
+            // Between acquire and record, another running program (this process, playing
+            // it) records its claim first.
+            let first = try journalOfThisProcess()
+            try store.write(first)
+            #expect(throws: RestoreJournalError.inUse(path: store.path(for: "lo"), interface: "lo", pid: getpid(), program: "test")) {
+                try claim.record(original: .unmoderated)
+            }
+            #expect(try store.read(interface: "lo") == first, "the first claim stands")
+            let leftovers = try FileManager.default.contentsOfDirectory(atPath: store.directory)
+            #expect(leftovers == ["lo.json"], "no temporary file left: \(leftovers)")
+            // Once it is gone, the claim records.
+            try store.remove(interface: "lo")
+            try claim.record(original: .unmoderated)
+            #expect(try store.read(interface: "lo")?.program == "second")
+        }
+    }
+
     @Test("a dead owner's journal is left behind; another boot or a recreated or missing interface makes it stale")
     func deadOwner() throws {
         try withStore { store in
