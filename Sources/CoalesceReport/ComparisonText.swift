@@ -3,7 +3,7 @@ extension ComparisonReport {
     /// reward difference against the best static setting and DIM with its CI and verdict,
     /// training scenarios first, then held-out ones; losses are marked with `!`.
     public func textSummary() -> String {
-        var rows: [[String]] = [["", "scenario", "split", "learned", "best static", "Δ reward vs best static", "Δ reward vs DIM", "oracle headroom", "one interval late"]]
+        var rows: [[String]] = [["", "scenario", "split", "learned", "best static", "Δ reward vs best static", "Δ reward vs DIM", "oracle headroom", "1 interval late"]]
         let ordered = scenarios.filter { $0.split == "train" } + scenarios.filter { $0.split != "train" }
         var leftOut: [String] = []
         for s in ordered {
@@ -19,7 +19,7 @@ extension ComparisonReport {
                              s.bestStatic.map { Self.setting(DisplayName.of($0), without: shared) } ?? "—",
                              cell(p.vsBestStatic), cell(p.vsDIM),
                              s.switchingHeadroom.map { NumberText.signedEstimate($0) } ?? "—",
-                             s.reactiveHeadroom.map { NumberText.signedEstimate($0) } ?? "—"])
+                             s.reactiveHeadroom.map { NumberText.signed($0.mean, NumberText.decimals(for: [$0.mean, $0.ci.lower, $0.ci.upper], significant: 2)) } ?? "—"])
             }
         }
         guard rows.count > 1 else { return "no learned policy in this comparison\n" }
@@ -44,8 +44,8 @@ extension ComparisonReport {
             out += "over the run — the most any policy switching between static settings could gain there\n"
         }
         if scenarios.contains(where: { $0.reactiveHeadroom != nil }) {
-            out += "one interval late: the same oracle taking in each interval the setting that was best in the one before — "
-            out += "what chasing the interval just seen gains; a reference, not a bound\n"
+            out += "1 interval late: the same oracle taking in each interval the setting that was best in the one before — "
+            out += "what chasing the interval just seen gains; a reference, not a bound (its CI: report and JSON)\n"
         }
         return out
     }
