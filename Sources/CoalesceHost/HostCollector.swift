@@ -194,9 +194,10 @@ public enum HostCollector {
         var restored = true
         if config.mode == .apply {
             do {
+                let changed = loop.target.host.actuator.modified
                 try loop.target.host.restore()
-                log("restored original settings: \(original.specText)")
-                do { try claim?.release() } catch { log("could not remove the restore journal: \(error)") }
+                if changed { log("restored original settings: \(original.specText)") }
+                do { try claim?.release() } catch { log("original settings restored, but the restore journal could not be removed: \(error)") }
             } catch {
                 restored = false
                 log("FAILED to restore original settings (\(original.specText)) on \(config.interface): \(error)"

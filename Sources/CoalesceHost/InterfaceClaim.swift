@@ -1,40 +1,18 @@
 import CoalesceCore
+import Glibc
 
-/// Where an interface's restore journal stands, checked against this boot, network
-/// namespace, the running processes and the interface itself.
+/// Where an interface's restore journal stands, checked against its claim's lock, this
+/// boot, the network namespace and the interface itself.
 public enum RestoreJournalState: Equatable, Sendable {
     /// No journal: nobody changed the interface, or everybody restored it.
     case none
-    /// The process that wrote it is still running: it controls the interface.
-    case claimed(RestoreJournal)
-    /// Its process is gone without restoring: the recorded settings are to be put back.
+    /// A running program holds the claim (its journal, once it has recorded one).
+    case claimed(RestoreJournal?)
+    /// Its program is gone without restoring: the recorded settings are to be put back.
     case leftBehind(RestoreJournal)
-    /// It no longer applies (another boot, or the interface is gone or was recreated
-    /// with its driver's defaults): nothing to put back.
+    /// It no longer applies (another boot, or the interface is gone or was recreated):
+    /// nothing to put back.
     case stale(RestoreJournal, reason: String)
-}
-
-extension RestoreJournalStore {
-    /// The state of `interface`'s journal. Throws when the file is unreadable or corrupt,
-    /// or belongs to a same-named interface of another network namespace.
-    public func state(interface: String) throws(RestoreJournalError) -> RestoreJournalState {
-        guard let journal = try read(interface: interface) else { return .none }
-        let here = try SystemIdentity.current()
-        if journal.bootID != here.bootID {
-            return .stale(journal, reason: "written before the last reboot")
-        }
-        if journal.netns != here.netns {
-            throw .otherNamespace(path: path(for: interface), interface: interface, netns: journal.netns)
-        }
-        if journal.ownerIsAlive { return .claimed(journal) }
-        guard let ifindex = SystemIdentity.ifindex(of: interface) else {
-            return .stale(journal, reason: "the interface no longer exists")
-        }
-        if ifindex != journal.ifindex {
-            return .stale(journal, reason: "the interface was recreated (ifindex \(journal.ifindex) → \(ifindex)) with its driver's defaults")
-        }
-        return .leftBehind(journal)
-    }
 }
 
 /// What claiming an interface did about a journal an earlier run left.
@@ -55,41 +33,70 @@ public enum RestoreJournalRecovery: Equatable, Sendable {
     }
 }
 
-/// A program's claim on an interface's coalescing, backed by its restore journal.
+/// A program's claim on an interface's coalescing: an exclusive `flock` on
+/// `DIR/IF/lock`, held for as long as this object lives, plus the restore journal.
 ///
-/// The order that keeps every interface restorable: `acquire` before reading the
-/// settings to restore later (it first puts back what an earlier run left, so that
-/// those are the operator's, not a dead run's), `record` before the first change,
-/// `release` after the settings are back. `acquire` also refuses while another
-/// running program holds the interface.
-public struct InterfaceClaim: Sendable {
+/// The kernel drops the lock when the process dies, however it dies, so "is the
+/// journal's program still running?" is answered by trying the lock — not by its pid,
+/// which a zombie, a reused pid or another pid namespace would get wrong — and two
+/// programs can never both hold the claim, so they cannot both recover, record or
+/// release. The order that keeps every interface restorable: `acquire` before reading
+/// the settings to restore later (it first puts back what a dead run left, so that
+/// those are the operator's, not the dead run's), `record` before the first change,
+/// `release` once the settings are back; the lock goes with the object.
+public final class InterfaceClaim {
     /// The interface.
     public let interface: String
-    /// Where its journal lives.
+    /// Where its journal and lock live.
     public let store: RestoreJournalStore
     /// The claiming program, for the record and messages.
     public let program: String
+    /// Whether this claim has written the journal (and so may remove it).
+    public private(set) var recorded = false
+    private var lockDescriptor: Int32
 
-    /// Claims `interface` for `program`.
+    private init(interface: String, store: RestoreJournalStore, program: String, lockDescriptor: Int32) {
+        self.interface = interface
+        self.store = store
+        self.program = program
+        self.lockDescriptor = lockDescriptor
+    }
+
+    deinit { close(lockDescriptor) }
+
+    /// Claims `interface` for `program`: takes the lock (refused while another program
+    /// holds it), then puts back what a run that died without restoring left, or removes
+    /// a journal that no longer applies.
     public static func acquire(interface: String, store: RestoreJournalStore, program: String)
         throws(RestoreJournalError) -> (claim: InterfaceClaim, recovery: RestoreJournalRecovery?)
     {
-        let claim = InterfaceClaim(interface: interface, store: store, program: program)
-        return (claim, try recover(interface: interface, store: store))
+        try store.createDirectory(store.interfaceDirectory(interface))
+        let lockPath = store.lockPath(for: interface)
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw .io(path: lockPath, operation: "open", errno: Glibc.errno) }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let e = Glibc.errno
+            close(fd)
+            if e == EWOULDBLOCK { throw store.inUse(interface) }
+            throw .io(path: lockPath, operation: "lock", errno: e)
+        }
+        let claim = InterfaceClaim(interface: interface, store: store, program: program, lockDescriptor: fd)
+        return (claim, try claim.recoverLeftBehind())
     }
 
-    /// Puts back what a run that exited without restoring left on `interface` and
-    /// removes its journal; removes a stale one; refuses when the journal's program is
-    /// still running. nil when there was nothing to do. What `coalesce-agent
-    /// --restore-only` runs.
+    /// `coalesce-agent --restore-only`: claims the interface just long enough to put back
+    /// what a dead run left (nil when there was nothing to do).
     public static func recover(interface: String, store: RestoreJournalStore)
         throws(RestoreJournalError) -> RestoreJournalRecovery?
     {
-        switch try store.state(interface: interface) {
-        case .none:
+        try acquire(interface: interface, store: store, program: "coalesce-agent --restore-only").recovery
+    }
+
+    /// With the lock held: any journal is a dead run's.
+    private func recoverLeftBehind() throws(RestoreJournalError) -> RestoreJournalRecovery? {
+        switch try store.judge(interface: interface) {
+        case .none, .claimed:
             return nil
-        case .claimed(let j):
-            throw .inUse(path: store.path(for: interface), interface: interface, pid: j.pid, program: j.program)
         case .stale(_, let reason):
             try store.remove(interface: interface)
             return .discarded(reason: reason)
@@ -108,14 +115,63 @@ public struct InterfaceClaim: Sendable {
     }
 
     /// Writes down `original` (the settings found at start) before the first change.
-    /// Refused when another program recorded a claim since `acquire`.
+    /// Writing it again (after the interface was recreated) records the new ifindex.
     public func record(original: LayerSetting) throws(RestoreJournalError) {
-        let journal = try RestoreJournal.forCurrentProcess(interface: interface, original: original, program: program)
-        try store.write(journal, exclusive: true)
+        try store.write(try RestoreJournal.forCurrentProcess(interface: interface, original: original, program: program))
+        recorded = true
     }
 
-    /// Removes the journal once the original settings are back.
+    /// Removes the journal once the original settings are back (nothing to do when this
+    /// claim never recorded one: a journal there would be another run's).
     public func release() throws(RestoreJournalError) {
+        guard recorded else { return }
         try store.remove(interface: interface)
+        recorded = false
+    }
+}
+
+extension RestoreJournalStore {
+    /// The state of `interface`'s journal, without claiming it (what `--dry-run` reports).
+    /// Throws when the journal is unreadable or corrupt, or belongs to a same-named
+    /// interface of another network namespace.
+    public func state(interface: String) throws(RestoreJournalError) -> RestoreJournalState {
+        let lockPath = lockPath(for: interface)
+        let fd = open(lockPath, O_RDONLY | O_CLOEXEC)
+        if fd >= 0 {
+            defer { close(fd) }
+            if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+                if Glibc.errno == EWOULDBLOCK { return .claimed(try read(interface: interface)) }
+                throw .io(path: lockPath, operation: "lock", errno: Glibc.errno)
+            }
+        } else if Glibc.errno != ENOENT {
+            throw .io(path: lockPath, operation: "read", errno: Glibc.errno)
+        }
+        return try judge(interface: interface)
+    }
+
+    /// The journal's state given that nobody holds the claim.
+    func judge(interface: String) throws(RestoreJournalError) -> RestoreJournalState {
+        guard let journal = try read(interface: interface) else { return .none }
+        let here = try SystemIdentity.current()
+        if journal.bootID != here.bootID {
+            return .stale(journal, reason: "written before the last reboot")
+        }
+        if journal.netns != here.netns {
+            throw .otherNamespace(path: path(for: interface), interface: interface, netns: journal.netns)
+        }
+        guard let ifindex = SystemIdentity.ifindex(of: interface) else {
+            return .stale(journal, reason: "the interface no longer exists")
+        }
+        if ifindex != journal.ifindex {
+            return .stale(journal, reason: "the interface was deleted and recreated since (ifindex \(journal.ifindex) → \(ifindex)); the record was for the old device")
+        }
+        return .leftBehind(journal)
+    }
+
+    /// The refusal for a claim another program holds, naming it when its journal does.
+    func inUse(_ interface: String) -> RestoreJournalError {
+        var holder: String?
+        if let journal = try? read(interface: interface) { holder = "\(journal.program) (pid \(journal.pid))" }
+        return .inUse(path: lockPath(for: interface), interface: interface, holder: holder)
     }
 }

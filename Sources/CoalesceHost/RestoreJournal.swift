@@ -10,10 +10,11 @@ import Glibc
 /// first change: the settings the operator had, and who changed them.
 ///
 /// A program that exits normally puts those settings back and removes the record.
-/// One that cannot (`kill -9`, the OOM killer, a crash, a power-cut of the process)
-/// leaves it, and the next program to claim the interface — or `coalesce-agent
-/// --restore-only`, which the systemd unit runs as `ExecStopPost` — puts them back
-/// (`InterfaceClaim`). The file format is docs/restore-journal.md.
+/// One that cannot (`kill -9`, the OOM killer, a crash) leaves it, and the next
+/// program to claim the interface — or `coalesce-agent --restore-only`, which the
+/// systemd unit runs as `ExecStopPost` — puts them back (`InterfaceClaim`). Whether
+/// its writer still runs is told by the claim's lock, not by the record's pid, which
+/// is only for messages. The file format is docs/restore-journal.md.
 public struct RestoreJournal: Sendable, Equatable, Codable {
     /// The file format's name, checked on reading.
     public static let format = "coalesce-restore-journal"
@@ -27,17 +28,15 @@ public struct RestoreJournal: Sendable, Equatable, Codable {
     /// The interface, e.g. `eth1`.
     public var interface: String
     /// Its ifindex when the record was written: a different one means the interface
-    /// was deleted and recreated since, with the driver's defaults, so nothing is restored.
+    /// was deleted and recreated since, so the record is not for this device.
     public var ifindex: Int
     /// The network namespace (inode of `/proc/self/ns/net`) the interface name belongs to.
     public var netns: UInt64
     /// `/proc/sys/kernel/random/boot_id`: coalescing does not survive a reboot, so
     /// neither does the record.
     public var bootID: String
-    /// The process that changes the interface.
+    /// The process that changes the interface (for messages).
     public var pid: Int32
-    /// Its start time (field 22 of `/proc/PID/stat`), so that a reused pid is not taken for it.
-    public var processStartTicks: UInt64
     /// The program, for messages: `coalesce-agent`, `coalesce compare`, `coalesce collect`.
     public var program: String
     /// The settings found before the first change, as a spec (`CoalescingSetting.parse`).
@@ -46,7 +45,6 @@ public struct RestoreJournal: Sendable, Equatable, Codable {
     enum CodingKeys: String, CodingKey {
         case format, version, interface, ifindex, netns, pid, program, original
         case bootID = "boot_id"
-        case processStartTicks = "process_start_ticks"
     }
 
     /// The record the current process writes for `interface`, whose settings are `original`.
@@ -55,12 +53,8 @@ public struct RestoreJournal: Sendable, Equatable, Codable {
         guard let ifindex = SystemIdentity.ifindex(of: interface) else {
             throw .interfaceMissing(interface: interface)
         }
-        let pid = getpid()
-        guard let start = SystemIdentity.processStartTicks(pid: pid) else {
-            throw .io(path: "/proc/\(pid)/stat", operation: "read", errno: Glibc.errno)
-        }
         return RestoreJournal(interface: interface, ifindex: ifindex, netns: identity.netns, bootID: identity.bootID,
-                              pid: pid, processStartTicks: start, program: program, original: original.specText)
+                              pid: getpid(), program: program, original: original.specText)
     }
 
     /// The settings to put back.
@@ -69,19 +63,15 @@ public struct RestoreJournal: Sendable, Equatable, Codable {
             throw .corrupt(path: path, detail: "'original' is not a setting (\(error))")
         }
     }
-
-    /// Whether the process that wrote the record is still running (same pid, same start time).
-    public var ownerIsAlive: Bool {
-        SystemIdentity.processStartTicks(pid: pid) == processStartTicks
-    }
 }
 
 /// Why a restore journal could not be used.
 public enum RestoreJournalError: Error, Equatable, CustomStringConvertible {
     /// The file exists but is not a journal this version can read.
     case corrupt(path: String, detail: String)
-    /// A running process has claimed the interface.
-    case inUse(path: String, interface: String, pid: Int32, program: String)
+    /// A running process holds the interface's claim (`holder`: its program and pid
+    /// when it has recorded its journal, nil before it has).
+    case inUse(path: String, interface: String, holder: String?)
     /// The record belongs to an interface of the same name in another network namespace.
     case otherNamespace(path: String, interface: String, netns: UInt64)
     /// Reading, writing or removing the file failed.
@@ -98,15 +88,15 @@ public enum RestoreJournalError: Error, Equatable, CustomStringConvertible {
             return "restore journal \(p): \(d). It records the coalescing an earlier run changed; "
                 + "check the interface's settings (ethtool -c, /sys/class/net/IF/{gro_flush_timeout,napi_defer_hard_irqs}), "
                 + "then remove the file"
-        case .inUse(let p, let i, let pid, let program):
-            return "\(i) is being controlled by \(program) (pid \(pid), \(p)); stop it first: two controllers "
+        case .inUse(let p, let i, let holder):
+            return "\(i) is being controlled by \(holder ?? "another program") (\(p)); stop it first: two controllers "
                 + "on one interface would undo each other's changes and each restore the other's settings"
         case .otherNamespace(let p, let i, let ns):
             return "restore journal \(p) is for an interface '\(i)' in another network namespace (net:[\(ns)]); "
                 + "give each namespace its own state directory"
         case .io(let p, let op, let e):
             var text = "restore journal \(p): \(op) failed: \(String(cString: strerror(e))) (errno \(e))"
-            if [EACCES, EPERM, EROFS].contains(e) {
+            if [EACCES, EPERM, EROFS].contains(e) && op != "read" {
                 text += "; changing coalescing needs a writable state directory (--state-dir; the systemd unit's "
                     + "RuntimeDirectory) as well as CAP_NET_ADMIN, while --dry-run needs neither"
             }
@@ -120,8 +110,10 @@ public enum RestoreJournalError: Error, Equatable, CustomStringConvertible {
 }
 
 /// The journals of one state directory (default `/run/coalesce`, on tmpfs: coalescing
-/// does not outlive a reboot, and neither should a record of it), one file per
-/// interface: `DIR/IF.json`.
+/// does not outlive a reboot, and neither should a record of it), one directory per
+/// interface: `DIR/IF/journal.json` and the claim's lock `DIR/IF/lock`. (One directory
+/// per interface is what systemd's `RuntimeDirectory=coalesce/%i` gives each agent
+/// instance, so the unit and the command-line tools see the same files.)
 public struct RestoreJournalStore: Sendable {
     /// Where `coalesce-agent`, live `coalesce compare` and `coalesce collect --apply` keep them.
     public static let defaultDirectory = "/run/coalesce"
@@ -134,8 +126,12 @@ public struct RestoreJournalStore: Sendable {
         self.directory = directory
     }
 
+    /// The directory of `interface`'s journal and lock.
+    public func interfaceDirectory(_ interface: String) -> String { directory + "/" + interface }
     /// The journal file of `interface`.
-    public func path(for interface: String) -> String { directory + "/" + interface + ".json" }
+    public func path(for interface: String) -> String { interfaceDirectory(interface) + "/journal.json" }
+    /// The lock file whose `flock` is `interface`'s claim.
+    public func lockPath(for interface: String) -> String { interfaceDirectory(interface) + "/lock" }
 
     /// The journal of `interface`, or nil when there is none.
     public func read(interface: String) throws(RestoreJournalError) -> RestoreJournal? {
@@ -159,13 +155,11 @@ public struct RestoreJournalStore: Sendable {
         return journal
     }
 
-    /// Writes `journal` atomically (temporary file, fsync, then rename), creating the
-    /// directory. With `exclusive`, the final step is `link`, which fails when a journal
-    /// already exists: two programs that claimed the interface at the same moment cannot
-    /// both record it — the second is refused (`.inUse` while the first runs).
-    public func write(_ journal: RestoreJournal, exclusive: Bool = false) throws(RestoreJournalError) {
+    /// Writes `journal` atomically (temporary file, fsync, rename), creating the
+    /// directories. Only the holder of the interface's claim writes it.
+    public func write(_ journal: RestoreJournal) throws(RestoreJournalError) {
         let path = path(for: journal.interface)
-        try createDirectory()
+        try createDirectory(interfaceDirectory(journal.interface))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         let bytes: [UInt8]
@@ -192,28 +186,17 @@ public struct RestoreJournalStore: Sendable {
             throw .io(path: temporary, operation: "fsync", errno: e)
         }
         close(fd)
-        guard exclusive else {
-            if rename(temporary, path) != 0 {
-                let e = Glibc.errno
-                unlink(temporary)
-                throw .io(path: path, operation: "rename", errno: e)
-            }
-            return
+        if rename(temporary, path) != 0 {
+            let e = Glibc.errno
+            unlink(temporary)
+            throw .io(path: path, operation: "rename", errno: e)
         }
-        let linked = link(temporary, path) == 0
-        let e = Glibc.errno
-        unlink(temporary)
-        if linked { return }
-        if e == EEXIST, let other = try read(interface: journal.interface), other.ownerIsAlive {
-            throw .inUse(path: path, interface: journal.interface, pid: other.pid, program: other.program)
-        }
-        throw .io(path: path, operation: "create (another program's journal appeared meanwhile)", errno: e)
     }
 
-    /// Creates the state directory and any missing parents (`mkdir -p`).
-    private func createDirectory() throws(RestoreJournalError) {
-        var path = directory.hasPrefix("/") ? "" : "."
-        for component in directory.split(separator: "/") {
+    /// Creates `target` and any missing parents (`mkdir -p`).
+    func createDirectory(_ target: String) throws(RestoreJournalError) {
+        var path = target.hasPrefix("/") ? "" : "."
+        for component in target.split(separator: "/") {
             path += "/" + component
             if mkdir(path, 0o755) != 0 && Glibc.errno != EEXIST {
                 throw .io(path: path, operation: "create directory", errno: Glibc.errno)
@@ -264,23 +247,6 @@ enum SystemIdentity {
     /// The interface's ifindex, or nil when it does not exist here.
     static func ifindex(of interface: String) -> Int? {
         firstLine("/sys/class/net/\(interface)/ifindex").flatMap { Int($0) }
-    }
-
-    /// Field 22 of `/proc/PID/stat` (start time in clock ticks after boot), or nil when
-    /// no such process runs. The command name (field 2) may hold spaces and parentheses,
-    /// so the fields are counted from the last ')'.
-    static func processStartTicks(pid: Int32) -> UInt64? {
-        guard pid > 0, let line = firstLine("/proc/\(pid)/stat") else { return nil }
-        return startTicks(statLine: line)
-    }
-
-    /// Field 22 of a `/proc/PID/stat` line.
-    static func startTicks(statLine line: String) -> UInt64? {
-        guard let close = line.lastIndex(of: ")") else { return nil }
-        let fields = line[line.index(after: close)...].split(separator: " ")
-        // fields[0] is field 3 (state), so field 22 is fields[19].
-        guard fields.count > 19 else { return nil }
-        return UInt64(fields[19])
     }
 
     static func firstLine(_ path: String) -> String? {

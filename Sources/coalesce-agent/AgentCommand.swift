@@ -87,7 +87,7 @@ struct AgentCommand: ParsableCommand {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel: String = "info"
 
-    @Option(name: .long, help: "Directory of the restore journals (IF.json: the settings to put back if the agent dies without restoring them); keep it on tmpfs.")
+    @Option(name: .long, help: "Directory of the restore journals and claims (IF/journal.json: the settings to put back if the agent dies without restoring them; IF/lock); keep it on tmpfs.")
     var stateDir: String = RestoreJournalStore.defaultDirectory
 
     @Flag(name: .long, help: "Only put back the settings an agent that died without restoring left in --interface's restore journal, then exit (systemd ExecStopPost).")
@@ -159,9 +159,14 @@ struct AgentCommand: ParsableCommand {
         let store = RestoreJournalStore(directory: stateDir)
         let journalMeta: Logger.Metadata = ["interface": "\(interface)", "journal": "\(store.path(for: interface))"]
         guard !dryRun else {
-            if case .leftBehind(let j) = try store.state(interface: interface) {
-                log.warning("an earlier run changed the coalescing and did not restore it; coalesce-agent --restore-only puts it back",
-                            metadata: journalMeta.merging(["program": "\(j.program)", "pid": "\(j.pid)", "original": "\(j.original)"]) { a, _ in a })
+            // Shadow mode changes nothing, so a journal it cannot read only earns a warning.
+            do {
+                if case .leftBehind(let j) = try store.state(interface: interface) {
+                    log.warning("an earlier run changed the coalescing and did not restore it; coalesce-agent --restore-only puts it back",
+                                metadata: journalMeta.merging(["program": "\(j.program)", "pid": "\(j.pid)", "original": "\(j.original)"]) { a, _ in a })
+                }
+            } catch {
+                log.warning("cannot check the restore journal", metadata: journalMeta.merging(["error": "\(error)"]) { a, _ in a })
             }
             return nil
         }
@@ -239,9 +244,10 @@ struct AgentCommand: ParsableCommand {
                                        episode: "\(targetLabel.replacingAll(",", "_"))-s\(seed)")
         var loop = ControlLoop(target: ShadowTarget(base: base, dryRun: dryRun), policy: policy, config: config)
         var writer: DatasetWriter?
+        // Written down before the first change, removed once the settings are back; a
+        // failure here leaves nothing changed and nothing to restore.
+        if let journal { try journal.claim.record(original: journal.original) }
         defer { if !dryRun { restore(&loop, journal: journal?.claim, log: log) } }
-        // Written down before the first change, removed once the settings are back.
-        try journal?.claim.record(original: journal!.original)
         try loop.begin()
         if choice == .start {
             // Keep what the operator runs today unless the model is confident.
@@ -266,6 +272,7 @@ struct AgentCommand: ParsableCommand {
         let maxSteps = duration.map { max(1, Int($0 * 1e3 / intervalMs) - 1) }
         var steps = 0
         var lastIntended = loop.target.intended.count
+        var recreations = base.recreations
         // An ensemble keeps its default outside its training support: count those decisions
         // and say when the traffic leaves and re-enters what the model was trained on.
         var support = loaded.file.metadata.ensembleSupport
@@ -302,6 +309,15 @@ struct AgentCommand: ParsableCommand {
             let before = loop.totals
             let t0 = Self.nowNs()
             try loop.step(onRecord: onRecord)
+            if let journal, loop.target.base.recreations != recreations {
+                // The interface was deleted and recreated: the journal must name the new
+                // device, or a kill -9 from now on would leave it unrestored.
+                recreations = loop.target.base.recreations
+                do { try journal.claim.record(original: journal.original) } catch {
+                    log.error("could not re-record the restore journal for the recreated interface", metadata: ["error": "\(error)"])
+                }
+                log.notice("interface recreated; the restore journal now names the new device", metadata: ["step": "\(steps + 1)"])
+            }
             metrics.stepped(nanoseconds: Int64(Self.nowNs() - t0))
             steps += 1
             let after = loop.totals

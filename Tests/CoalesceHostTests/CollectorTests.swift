@@ -88,9 +88,11 @@ struct CollectorTests {
         defer { try? FileManager.default.removeItem(atPath: state) }
         let interface = lab.ifA
         let (message, gro) = try NetworkNamespace.run(lab.nsA) { () -> (String, UInt64) in
-            // This test process plays the running agent: its journal names a live process.
+            // This test process plays the running agent: it holds the claim and has recorded it.
             let store = RestoreJournalStore(directory: state)
-            try store.write(try RestoreJournal.forCurrentProcess(interface: interface, original: .unmoderated, program: "coalesce-agent"))
+            let held = try InterfaceClaim.acquire(interface: interface, store: store, program: "coalesce-agent").claim
+            try held.record(original: .unmoderated)
+            defer { withExtendedLifetime(held) {} }
             let config = CollectConfiguration(
                 interface: interface, intervalNs: 20_000_000, durationNs: 100_000_000,
                 policy: try PolicySpec.parse("static:gro-flush-timeout=20000"), mode: .apply, outputPath: path,

@@ -4,10 +4,11 @@ import Foundation
 import Glibc
 import Testing
 
-/// The restore journal's file handling and its checks against this boot, namespace,
-/// process table and interface. Real files in a temporary directory; the interface is
-/// `lo`, which exists in every network namespace (nothing is applied to it here: the
-/// recovery that applies settings is tested on a veth in EndToEndTests/AgentTests).
+/// The restore journal's file handling and its checks against the claim's lock, this
+/// boot, the namespace and the interface. Real files and real `flock`s in a temporary
+/// directory; the interface is `lo`, which exists in every network namespace (nothing
+/// is applied to it here: the recovery that applies settings is tested on a veth in
+/// EndToEndTests/AgentTests and on the real e1000e driver by Tools/testbed/check).
 @Suite("restore journal")
 struct RestoreJournalTests {
     func withStore(_ body: (RestoreJournalStore) throws -> Void) throws {
@@ -32,55 +33,59 @@ struct RestoreJournalTests {
             let text = try String(contentsOfFile: store.path(for: "lo"), encoding: .utf8)
             #expect(text.contains("\"original\" : \"rx-usecs=8,rx-frames=16,gro-flush-timeout=20000\""))
             #expect(try journal.originalSetting(path: "p") == LayerSetting(rxUsecs: 8, rxFrames: 16, groFlushTimeoutNs: 20_000))
-            let leftovers = try FileManager.default.contentsOfDirectory(atPath: store.directory)
-            #expect(leftovers == ["lo.json"], "no temporary file left: \(leftovers)")
+            let leftovers = try FileManager.default.contentsOfDirectory(atPath: store.interfaceDirectory("lo"))
+            #expect(leftovers == ["journal.json"], "no temporary file left: \(leftovers)")
+            #expect(store.path(for: "lo") == store.directory + "/lo/journal.json")
             try store.remove(interface: "lo")
             #expect(try store.read(interface: "lo") == nil)
             try store.remove(interface: "lo")  // removing nothing is not an error
         }
     }
 
-    @Test("the journal of a running process claims the interface; recovery refuses and names it")
-    func runningOwnerClaims() throws {
+    @Test("a claim is an exclusive lock: a second claimant is refused by name until the first claim is gone")
+    func claimIsExclusive() throws {
         try withStore { store in
-            let journal = try journalOfThisProcess()
-            try store.write(journal)
+            var first: InterfaceClaim? = try InterfaceClaim.acquire(interface: "lo", store: store, program: "first").claim
+            // Before it records, the refusal cannot name it.
+            #expect(try store.state(interface: "lo") == .claimed(nil))
+            #expect(throws: RestoreJournalError.inUse(path: store.lockPath(for: "lo"), interface: "lo", holder: nil)) {
+                try InterfaceClaim.acquire(interface: "lo", store: store, program: "second")
+            }
+            try first!.record(original: LayerSetting(groFlushTimeoutNs: 20_000))
+            let journal = try #require(try store.read(interface: "lo"))
             #expect(try store.state(interface: "lo") == .claimed(journal))
-            #expect(throws: RestoreJournalError.inUse(path: store.path(for: "lo"), interface: "lo", pid: getpid(), program: "test")) {
+            #expect(throws: RestoreJournalError.inUse(path: store.lockPath(for: "lo"), interface: "lo", holder: "first (pid \(getpid()))")) {
                 try InterfaceClaim.recover(interface: "lo", store: store)
             }
-            #expect(try store.read(interface: "lo") == journal, "a claimed journal is never removed")
+            #expect(try store.read(interface: "lo") == journal, "a claimed journal is never touched")
+            // The lock goes with the claim (as it goes with a killed process): its journal
+            // is then left behind.
+            first = nil
+            #expect(try store.state(interface: "lo") == .leftBehind(journal))
+            let second = try InterfaceClaim.acquire(interface: "lo", store: store, program: "second").claim
+            #expect(second.program == "second")
         }
     }
 
-    @Test("recording a claim is exclusive: a journal written meanwhile by a running program refuses the second")
-    func recordIsExclusive() throws {
+    @Test("release removes only a journal the claim recorded itself")
+    func releaseOnlyOwnJournal() throws {
         try withStore { store in
-            let (claim, recovery) = try InterfaceClaim.acquire(interface: "lo", store: store, program: "second")
-            #expect(recovery == nil)
-            // Between acquire and record, another running program (this process, playing
-            // it) records its claim first.
-            let first = try journalOfThisProcess()
-            try store.write(first)
-            #expect(throws: RestoreJournalError.inUse(path: store.path(for: "lo"), interface: "lo", pid: getpid(), program: "test")) {
-                try claim.record(original: .unmoderated)
-            }
-            #expect(try store.read(interface: "lo") == first, "the first claim stands")
-            let leftovers = try FileManager.default.contentsOfDirectory(atPath: store.directory)
-            #expect(leftovers == ["lo.json"], "no temporary file left: \(leftovers)")
-            // Once it is gone, the claim records.
-            try store.remove(interface: "lo")
+            let claim = try InterfaceClaim.acquire(interface: "lo", store: store, program: "p").claim
+            let other = try journalOfThisProcess()
+            try store.write(other)
+            try claim.release()
+            #expect(try store.read(interface: "lo") == other, "never recorded, so not this claim's to remove")
             try claim.record(original: .unmoderated)
-            #expect(try store.read(interface: "lo")?.program == "second")
+            try claim.release()
+            #expect(try store.read(interface: "lo") == nil)
         }
     }
 
     @Test("a dead owner's journal is left behind; another boot or a recreated or missing interface makes it stale")
     func deadOwner() throws {
         try withStore { store in
-            var journal = try journalOfThisProcess()
-            // Same pid, another start time: the pid was reused, the writer is gone.
-            journal.processStartTicks &+= 1
+            // Nobody holds the claim: whoever wrote it is gone.
+            let journal = try journalOfThisProcess()
             try store.write(journal)
             #expect(try store.state(interface: "lo") == .leftBehind(journal))
 
@@ -123,15 +128,15 @@ struct RestoreJournalTests {
         ("", "the file is empty"),
         ("{not json", "not valid JSON"),
         (#"{"format":"coalesce-restore-journal","version":1}"#, "missing 'interface'"),
-        (#"{"format":"something-else","version":1,"interface":"lo","ifindex":1,"netns":1,"boot_id":"b","pid":1,"process_start_ticks":1,"program":"p","original":"rx-usecs=0"}"#, "format 'something-else'"),
-        (#"{"format":"coalesce-restore-journal","version":2,"interface":"lo","ifindex":1,"netns":1,"boot_id":"b","pid":1,"process_start_ticks":1,"program":"p","original":"rx-usecs=0"}"#, "version 2"),
-        (#"{"format":"coalesce-restore-journal","version":1,"interface":"eth9","ifindex":1,"netns":1,"boot_id":"b","pid":1,"process_start_ticks":1,"program":"p","original":"rx-usecs=0"}"#, "names interface 'eth9'"),
-        (#"{"format":"coalesce-restore-journal","version":1,"interface":"lo","ifindex":1,"netns":1,"boot_id":"b","pid":1,"process_start_ticks":1,"program":"p","original":"rx-usecs=fast"}"#, "'original' is not a setting"),
-        (#"{"format":"coalesce-restore-journal","version":1,"interface":"lo","ifindex":"one","netns":1,"boot_id":"b","pid":1,"process_start_ticks":1,"program":"p","original":"rx-usecs=0"}"#, "'ifindex' must be an integer"),
+        (#"{"format":"something-else","version":1,"interface":"lo","ifindex":1,"netns":1,"boot_id":"b","pid":1,"program":"p","original":"rx-usecs=0"}"#, "format 'something-else'"),
+        (#"{"format":"coalesce-restore-journal","version":2,"interface":"lo","ifindex":1,"netns":1,"boot_id":"b","pid":1,"program":"p","original":"rx-usecs=0"}"#, "version 2"),
+        (#"{"format":"coalesce-restore-journal","version":1,"interface":"eth9","ifindex":1,"netns":1,"boot_id":"b","pid":1,"program":"p","original":"rx-usecs=0"}"#, "names interface 'eth9'"),
+        (#"{"format":"coalesce-restore-journal","version":1,"interface":"lo","ifindex":1,"netns":1,"boot_id":"b","pid":1,"program":"p","original":"rx-usecs=fast"}"#, "'original' is not a setting"),
+        (#"{"format":"coalesce-restore-journal","version":1,"interface":"lo","ifindex":"one","netns":1,"boot_id":"b","pid":1,"program":"p","original":"rx-usecs=0"}"#, "'ifindex' must be an integer"),
     ])
     func corrupt(text: String, expected: String) throws {
         try withStore { store in
-            try FileManager.default.createDirectory(atPath: store.directory, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: store.interfaceDirectory("lo"), withIntermediateDirectories: true)
             try Data(text.utf8).write(to: URL(fileURLWithPath: store.path(for: "lo")))
             do {
                 _ = try store.read(interface: "lo")
@@ -155,15 +160,5 @@ struct RestoreJournalTests {
         // Without the rights, the message says what changing coalescing needs.
         let denied = RestoreJournalError.io(path: "/run/coalesce", operation: "create directory", errno: EACCES)
         #expect(denied.description.contains("Permission denied") && denied.description.contains("--dry-run needs neither"))
-    }
-
-    @Test("a process's start time is field 22 of its stat line, whatever its command name holds")
-    func startTicksParsing() {
-        let tail = " S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 424242 99 100"
-        #expect(SystemIdentity.startTicks(statLine: "123 (coalesce-agent)" + tail) == 424242)
-        #expect(SystemIdentity.startTicks(statLine: "123 (a) b (c))" + tail) == 424242, "')' and spaces in the name")
-        #expect(SystemIdentity.startTicks(statLine: "123 (short) S 1 2") == nil)
-        #expect(SystemIdentity.processStartTicks(pid: getpid()) != nil)
-        #expect(SystemIdentity.processStartTicks(pid: 0) == nil)
     }
 }

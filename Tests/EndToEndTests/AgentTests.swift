@@ -1,4 +1,5 @@
 import CoalesceCore
+import CoalesceHost
 import Foundation
 import Testing
 #if canImport(Glibc)
@@ -134,9 +135,13 @@ struct SystemdUnitTests {
         let start = try #require(lines.first { $0.hasPrefix("ExecStart=") })
         let stopPost = try #require(lines.first { $0.hasPrefix("ExecStopPost=") })
         #expect(stopPost.contains("--restore-only") && stopPost.contains("--interface %i"))
-        // Both name the same journal directory, on the runtime (tmpfs) directory the unit keeps.
-        #expect(start.contains("--state-dir /run/coalesce/%i") && stopPost.contains("--state-dir /run/coalesce/%i"))
-        #expect(lines.contains("RuntimeDirectory=coalesce/%i") && lines.contains("RuntimeDirectoryPreserve=yes"))
+        // Both use the default state directory, whose per-interface directory is the
+        // runtime (tmpfs) directory the unit creates for its instance: the agent, its
+        // ExecStopPost and the command-line tools all see the same journal and lock.
+        #expect(!start.contains("--state-dir") && !stopPost.contains("--state-dir"))
+        let runtime = try #require(lines.first { $0.hasPrefix("RuntimeDirectory=") })
+        #expect("/run/" + runtime.dropFirst("RuntimeDirectory=".count) == RestoreJournalStore().interfaceDirectory("%i"))
+        #expect(lines.contains("RuntimeDirectoryPreserve=yes"))
         // systemd-analyze checks the syntax and that the binary exists and is executable:
         // point it at the built agent in a temporary copy.
         let dir = try temporaryDirectory()
@@ -202,7 +207,7 @@ struct AgentHostTests {
             defer { if agent.process.isRunning { agent.signal(SIGKILL) } }
             #expect(agent.waitForOutput("msg=applied", timeout: 20), "\(agent.output)")
             #expect(try ns.knob("gro_flush_timeout") == "50000")
-            let journal = try String(contentsOfFile: "\(state)/\(ns.interface).json", encoding: .utf8)
+            let journal = try String(contentsOfFile: "\(state)/\(ns.interface)/journal.json", encoding: .utf8)
             #expect(journal.contains("\"original\" : \"rx-usecs=0,gro-flush-timeout=20000\""), "\(journal)")
             #expect(journal.contains("\"pid\" : \(agent.process.processIdentifier)"), "\(journal)")
 
@@ -224,7 +229,7 @@ struct AgentHostTests {
             #expect(restored.output.contains("put back the coalescing coalesce-agent (pid \(agent.process.processIdentifier))"), "\(restored.output)")
             #expect(try ns.knob("gro_flush_timeout") == "20000")
             #expect(try ns.knob("napi_defer_hard_irqs") == "0")
-            #expect(!FileManager.default.fileExists(atPath: "\(state)/\(ns.interface).json"))
+            #expect(!FileManager.default.fileExists(atPath: "\(state)/\(ns.interface)/journal.json"))
 
             let again = try runProgram(p, a)
             #expect(again.status == 0 && again.output.contains("nothing to restore"), "\(again.output)")
@@ -260,7 +265,7 @@ struct AgentHostTests {
             next.signal(SIGTERM)
             #expect(try next.wait(timeout: 20) == 0, "\(next.output)")
             #expect(try ns.knob("gro_flush_timeout") == "20000")
-            #expect(!FileManager.default.fileExists(atPath: "\(state)/\(ns.interface).json"), "a clean exit removes the journal")
+            #expect(!FileManager.default.fileExists(atPath: "\(state)/\(ns.interface)/journal.json"), "a clean exit removes the journal")
         }
     }
 

@@ -100,7 +100,7 @@ struct CompareTests {
         #expect((scenario["policies"] as! [[String: Any]]).count == 2)
         #expect(try ns.knob("gro_flush_timeout") == "5000")
         #expect(try ns.knob("napi_defer_hard_irqs") == "0")
-        #expect(!FileManager.default.fileExists(atPath: "\(ns.stateDir)/\(ns.interface).json"), "the restore journal is gone once restored")
+        #expect(!FileManager.default.fileExists(atPath: "\(ns.stateDir)/\(ns.interface)/journal.json"), "the restore journal is gone once restored")
     }
 
     @Test("live A/B is refused while an agent controls the interface, and changes nothing",

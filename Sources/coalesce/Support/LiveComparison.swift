@@ -42,7 +42,9 @@ struct LiveComparison {
         defer {
             do {
                 try target.restore()
-                try claim.release()
+                do { try claim.release() } catch {
+                    log("original settings restored, but the restore journal could not be removed: \(error)")
+                }
             } catch {
                 log("could not restore \(interface): \(error); coalesce-agent --restore-only --interface \(interface) --state-dir \(journals.directory) retries")
             }
