@@ -251,6 +251,8 @@ struct AgentHostTests {
             #expect(second.status != 0)
             #expect(second.output.contains("is being controlled by coalesce-agent (pid \(first.process.processIdentifier)"), "\(second.output)")
             #expect(try ns.knob("gro_flush_timeout") == "50000", "the refused agent changed nothing")
+            #expect(FileManager.default.fileExists(atPath: "\(state)/\(ns.interface)/journal.json"),
+                    "and left the running agent's journal alone")
 
             first.signal(SIGKILL)
             _ = try first.wait(timeout: 20)
