@@ -297,6 +297,15 @@ public struct DeviceCapabilities: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
+/// Told by `HostActuator.apply` before and after it changes the device. Throwing from
+/// `willApply` stops the change.
+public protocol ApplyObserver: AnyObject {
+    /// `desired` is about to be applied.
+    func willApply(_ desired: LayerSetting) throws(HostError)
+    /// The change is done; `now` is the setting read back from the device.
+    func didApply(_ now: LayerSetting) throws(HostError)
+}
+
 /// The actuators of one interface together: reads the whole `LayerSetting`, applies
 /// a setting through whichever actuator owns each field, remembers the setting found
 /// at start and puts it back with `restore()`.
@@ -311,6 +320,9 @@ public final class HostActuator {
     public let original: LayerSetting
     /// True once `apply` changed something that `restore` has not yet put back.
     public private(set) var modified = false
+    /// Told before and after every `apply`: the interface's claim, which keeps its
+    /// restore journal naming the setting the device has (`InterfaceClaim`).
+    public var observer: (any ApplyObserver)?
 
     /// Opens both actuators of `interface` and reads the original setting.
     public init(interface: String, forceIoctl: Bool = false) throws(HostError) {
@@ -352,9 +364,11 @@ public final class HostActuator {
         if !unsupported.isEmpty {
             throw .unsupported(interface: interface, driver: hardware.driver, parameters: unsupported)
         }
+        try observer?.willApply(desired)
         modified = true
         try hardware.apply(desired)
         try software.apply(desired)
+        if let observer { try observer.didApply(try read()) }
     }
 
     /// Puts the original setting back (both actuators are attempted; the first error is thrown).

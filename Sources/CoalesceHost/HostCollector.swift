@@ -186,7 +186,7 @@ public enum HostCollector {
         }
         var outcome: Result<LoopSummary, any Error>
         do {
-            try claim?.record(original: original.layers[0])
+            try claim?.record(original: original.layers[0], watching: loop.target.host.actuator)
             outcome = .success(try loop.run(steps: steps, onRecord: { try writer.append($0) }, shouldStop: stop))
         } catch {
             outcome = .failure(error)
@@ -232,21 +232,25 @@ struct ModeGuardedTarget: Target {
     }
 }
 
-/// SIGINT/SIGTERM as a flag the collector polls: the handler only stores into a
-/// lock-free atomic (async-signal-safe); the collector stops at the next interval and
-/// restores the original settings on its normal exit path.
+/// SIGINT, SIGTERM and SIGHUP as a flag the collector polls: the handler only stores
+/// into a lock-free atomic (async-signal-safe); the collector stops at the next interval
+/// and restores the original settings on its normal exit path. SIGHUP is among them
+/// because a terminal that goes away (a dropped SSH session) sends it, and its default
+/// action would end the process without restoring. SIGPIPE is ignored for the same
+/// reason: a write to a closed pipe then fails with EPIPE instead of killing us.
 public enum StopSignals {
     static let received = Atomic<Int32>(0)
 
-    /// Installs the handlers for SIGINT and SIGTERM.
+    /// Installs the handlers for SIGINT, SIGTERM and SIGHUP, and ignores SIGPIPE.
     public static func install() {
         // The signal mask is inherited across exec: a parent that blocked these (test
         // runners do) would otherwise keep SIGTERM from ever reaching the handler.
         var unblock = sigset_t()
         sigemptyset(&unblock)
-        for sig in [SIGINT, SIGTERM] { sigaddset(&unblock, sig) }
+        for sig in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&unblock, sig) }
         pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
-        for sig in [SIGINT, SIGTERM] {
+        Glibc.signal(SIGPIPE, SIG_IGN)
+        for sig in [SIGINT, SIGTERM, SIGHUP] {
             var action = sigaction()
             action.__sigaction_handler.sa_handler = { sig in StopSignals.received.store(sig, ordering: .relaxed) }
             sigemptyset(&action.sa_mask)
@@ -258,6 +262,6 @@ public enum StopSignals {
     /// The signal received, or 0.
     public static var signal: Int32 { received.load(ordering: .relaxed) }
 
-    /// True once SIGINT or SIGTERM arrived.
+    /// True once SIGINT, SIGTERM or SIGHUP arrived.
     public static var stopRequested: Bool { signal != 0 }
 }

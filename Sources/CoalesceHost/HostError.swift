@@ -30,6 +30,9 @@ public enum HostError: Error, Equatable, CustomStringConvertible {
     case badAddress(text: String, detail: String)
     /// Entering or using a network namespace failed.
     case namespace(name: String, operation: String, errno: Int32)
+    /// The restore journal could not be updated before or after a change, so the
+    /// change was not made (or the journal does not name it).
+    case restoreJournal(detail: String)
 
     public var description: String {
         switch self {
@@ -58,6 +61,8 @@ public enum HostError: Error, Equatable, CustomStringConvertible {
             return "bad address '\(t)': \(d)"
         case .namespace(let n, let op, let e):
             return "network namespace '\(n)': \(op) failed: \(errnoText(e))"
+        case .restoreJournal(let d):
+            return d
         }
     }
 

@@ -44,7 +44,7 @@ public enum RestoreJournalRecovery: Equatable, Sendable {
 /// the settings to restore later (it first puts back what a dead run left, so that
 /// those are the operator's, not the dead run's), `record` before the first change,
 /// `release` once the settings are back; the lock goes with the object.
-public final class InterfaceClaim {
+public final class InterfaceClaim: ApplyObserver {
     /// The interface.
     public let interface: String
     /// Where its journal and lock live.
@@ -52,7 +52,9 @@ public final class InterfaceClaim {
     /// The claiming program, for the record and messages.
     public let program: String
     /// Whether this claim has written the journal (and so may remove it).
-    public private(set) var recorded = false
+    public var recorded: Bool { journal != nil }
+    /// The journal this claim wrote, as last written.
+    public private(set) var journal: RestoreJournal?
     private var lockDescriptor: Int32
 
     private init(interface: String, store: RestoreJournalStore, program: String, lockDescriptor: Int32) {
@@ -74,8 +76,16 @@ public final class InterfaceClaim {
         let lockPath = store.lockPath(for: interface)
         let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw .io(path: lockPath, operation: "open", errno: Glibc.errno) }
-        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+        // A moment's contention (a --dry-run looking at the journal holds the lock for
+        // microseconds) is waited out; a claim held for longer is another controller.
+        var attempts = 0
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
             let e = Glibc.errno
+            attempts += 1
+            if e == EWOULDBLOCK && attempts < 20 {
+                usleep(10_000)
+                continue
+            }
             close(fd)
             if e == EWOULDBLOCK { throw store.inUse(interface) }
             throw .io(path: lockPath, operation: "lock", errno: e)
@@ -102,23 +112,39 @@ public final class InterfaceClaim {
             return .discarded(reason: reason)
         case .leftBehind(let j):
             let path = store.path(for: interface)
-            let setting = try j.originalSetting(path: path)
+            let original = try j.originalSetting(path: path)
+            let applied = try j.appliedSetting(path: path)
+            let decision: RestoreJournalRecovery
             do {
                 let actuator = try HostActuator(interface: interface)
-                try actuator.apply(setting)
+                let now = actuator.original
+                if now == original {
+                    decision = .discarded(reason: "the interface already has the recorded settings (\(j.original))")
+                } else if now == applied || j.applying != nil {
+                    // Still what the dead run left (or it died mid-change): put the original back.
+                    try actuator.apply(original)
+                    decision = .restored(setting: j.original, program: j.program, pid: j.pid)
+                } else {
+                    decision = .discarded(reason: "the interface was set again after \(j.program) (pid \(j.pid)) died "
+                        + "(it has \(now.specText), the run had left \(j.applied)); that newer choice is kept")
+                }
             } catch {
                 throw .restoreFailed(path: path, interface: interface, original: j.original, error: "\(error)")
             }
             try store.remove(interface: interface)
-            return .restored(setting: j.original, program: j.program, pid: j.pid)
+            return decision
         }
     }
 
-    /// Writes down `original` (the settings found at start) before the first change.
+    /// Writes down `original` (the settings found at start) before the first change, and
+    /// from then on keeps the journal naming what `actuator` leaves the device with.
     /// Writing it again (after the interface was recreated) records the new ifindex.
-    public func record(original: LayerSetting) throws(RestoreJournalError) {
-        try store.write(try RestoreJournal.forCurrentProcess(interface: interface, original: original, program: program))
-        recorded = true
+    public func record(original: LayerSetting, watching actuator: HostActuator) throws(RestoreJournalError) {
+        var journal = try RestoreJournal.forCurrentProcess(interface: interface, original: original, program: program)
+        if let previous = self.journal { journal.applied = previous.applied }
+        try store.write(journal)
+        self.journal = journal
+        actuator.observer = self
     }
 
     /// Removes the journal once the original settings are back (nothing to do when this
@@ -126,7 +152,29 @@ public final class InterfaceClaim {
     public func release() throws(RestoreJournalError) {
         guard recorded else { return }
         try store.remove(interface: interface)
-        recorded = false
+        journal = nil
+    }
+
+    /// `ApplyObserver`: the journal names the change in flight before it is made.
+    public func willApply(_ desired: LayerSetting) throws(HostError) {
+        guard var journal else { return }
+        journal.applying = desired.specText
+        try update(journal)
+    }
+
+    /// `ApplyObserver`: the journal names what the device was read back with.
+    public func didApply(_ now: LayerSetting) throws(HostError) {
+        guard var journal else { return }
+        journal.applied = now.specText
+        journal.applying = nil
+        try update(journal)
+    }
+
+    private func update(_ journal: RestoreJournal) throws(HostError) {
+        do { try store.write(journal) } catch {
+            throw .restoreJournal(detail: error.description)
+        }
+        self.journal = journal
     }
 }
 
@@ -168,10 +216,13 @@ extension RestoreJournalStore {
         return .leftBehind(journal)
     }
 
-    /// The refusal for a claim another program holds, naming it when its journal does.
+    /// The refusal for a claim another program holds, naming it when its journal does
+    /// (a journal whose pid is gone is a dead run's, which the holder will recover).
     func inUse(_ interface: String) -> RestoreJournalError {
         var holder: String?
-        if let journal = try? read(interface: interface) { holder = "\(journal.program) (pid \(journal.pid))" }
+        if let journal = try? read(interface: interface), kill(journal.pid, 0) == 0 || Glibc.errno == EPERM {
+            holder = "\(journal.program) (pid \(journal.pid))"
+        }
         return .inUse(path: lockPath(for: interface), interface: interface, holder: holder)
     }
 }

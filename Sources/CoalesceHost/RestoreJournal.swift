@@ -41,9 +41,15 @@ public struct RestoreJournal: Sendable, Equatable, Codable {
     public var program: String
     /// The settings found before the first change, as a spec (`CoalescingSetting.parse`).
     public var original: String
+    /// The setting the device was last read back with after a change by the writer
+    /// (at first, `original`). Recovery puts `original` back only while the device
+    /// still has this (or a change was in flight): anything else is a newer choice.
+    public var applied: String
+    /// A change the writer had started and not finished (nil otherwise).
+    public var applying: String?
 
     enum CodingKeys: String, CodingKey {
-        case format, version, interface, ifindex, netns, pid, program, original
+        case format, version, interface, ifindex, netns, pid, program, original, applied, applying
         case bootID = "boot_id"
     }
 
@@ -54,13 +60,22 @@ public struct RestoreJournal: Sendable, Equatable, Codable {
             throw .interfaceMissing(interface: interface)
         }
         return RestoreJournal(interface: interface, ifindex: ifindex, netns: identity.netns, bootID: identity.bootID,
-                              pid: getpid(), program: program, original: original.specText)
+                              pid: getpid(), program: program, original: original.specText, applied: original.specText)
     }
 
     /// The settings to put back.
     public func originalSetting(path: String) throws(RestoreJournalError) -> LayerSetting {
-        do { return try CoalescingSetting.parse(original, layerCount: 1).layers[0] } catch {
-            throw .corrupt(path: path, detail: "'original' is not a setting (\(error))")
+        try Self.setting(original, key: "original", path: path)
+    }
+
+    /// The setting the writer last left the device with.
+    public func appliedSetting(path: String) throws(RestoreJournalError) -> LayerSetting {
+        try Self.setting(applied, key: "applied", path: path)
+    }
+
+    static func setting(_ text: String, key: String, path: String) throws(RestoreJournalError) -> LayerSetting {
+        do { return try CoalescingSetting.parse(text, layerCount: 1).layers[0] } catch {
+            throw .corrupt(path: path, detail: "'\(key)' is not a setting (\(error))")
         }
     }
 }
@@ -152,6 +167,8 @@ public struct RestoreJournalStore: Sendable {
             throw .corrupt(path: path, detail: "it names interface '\(journal.interface)', not '\(interface)'")
         }
         _ = try journal.originalSetting(path: path)
+        _ = try journal.appliedSetting(path: path)
+        if let applying = journal.applying { _ = try RestoreJournal.setting(applying, key: "applying", path: path) }
         return journal
     }
 

@@ -114,6 +114,11 @@ struct AgentCommand: ParsableCommand {
             h.logLevel = level
             return h
         }
+        if restoreOnly {
+            SignalFlags.install()
+            try restoreLeftBehind(interface: interface!, log: Logger(label: "coalesce-agent"))
+            return
+        }
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let log = Logger(label: "coalesce-agent")
@@ -124,10 +129,6 @@ struct AgentCommand: ParsableCommand {
             log.info("serving metrics", metadata: ["listen": "\(listen)"])
         }
         SignalFlags.install()
-        if restoreOnly {
-            try restoreLeftBehind(interface: interface!, log: log)
-            return
-        }
         do {
             if let t = target {
                 let name = String(t.dropFirst(4))
@@ -143,7 +144,7 @@ struct AgentCommand: ParsableCommand {
                 let base = try HostAgentTarget(interface: interface!, options: options)
                 try runAgent(base: base, intervalMs: intervalMs ?? 100, duration: duration,
                              targetLabel: "host:\(interface!)", log: log, metrics: metrics,
-                             journal: claim.map { ($0, base.host.actuator.original) })
+                             journal: claim.map { ($0, base.host.actuator.original, base.host.actuator) })
             }
         } catch {
             log.error("fatal", metadata: ["error": "\(error)"])
@@ -193,7 +194,7 @@ struct AgentCommand: ParsableCommand {
 
     func runAgent<Base: AgentTarget>(
         base: Base, intervalMs: Double, duration: Double?, targetLabel: String, log: Logger, metrics: AgentMetrics,
-        journal: (claim: InterfaceClaim, original: LayerSetting)? = nil
+        journal: (claim: InterfaceClaim, original: LayerSetting, actuator: HostActuator)? = nil
     ) throws {
         let model = self.model!
         var base = base
@@ -246,7 +247,7 @@ struct AgentCommand: ParsableCommand {
         var writer: DatasetWriter?
         // Written down before the first change, removed once the settings are back; a
         // failure here leaves nothing changed and nothing to restore.
-        if let journal { try journal.claim.record(original: journal.original) }
+        if let journal { try journal.claim.record(original: journal.original, watching: journal.actuator) }
         defer { if !dryRun { restore(&loop, journal: journal?.claim, log: log) } }
         try loop.begin()
         if choice == .start {
@@ -313,10 +314,13 @@ struct AgentCommand: ParsableCommand {
                 // The interface was deleted and recreated: the journal must name the new
                 // device, or a kill -9 from now on would leave it unrestored.
                 recreations = loop.target.base.recreations
-                do { try journal.claim.record(original: journal.original) } catch {
-                    log.error("could not re-record the restore journal for the recreated interface", metadata: ["error": "\(error)"])
+                do {
+                    try journal.claim.record(original: journal.original, watching: journal.actuator)
+                    log.notice("interface recreated; the restore journal now names the new device", metadata: ["step": "\(steps + 1)"])
+                } catch {
+                    log.error("interface recreated, and the restore journal could not be rewritten for the new device; after a kill -9 it would not be restored",
+                              metadata: ["error": "\(error)"])
                 }
-                log.notice("interface recreated; the restore journal now names the new device", metadata: ["step": "\(steps + 1)"])
             }
             metrics.stepped(nanoseconds: Int64(Self.nowNs() - t0))
             steps += 1

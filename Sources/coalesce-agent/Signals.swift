@@ -27,6 +27,8 @@ enum SignalFlags {
         handle(SIGTERM) { sig in SignalFlags.stop.store(Int(sig), ordering: .relaxed) }
         handle(SIGINT) { sig in SignalFlags.stop.store(Int(sig), ordering: .relaxed) }
         handle(SIGHUP) { _ in SignalFlags.reload.store(1, ordering: .relaxed) }
+        // A closed log pipe must fail a write (EPIPE), not end the agent before it restores.
+        Glibc.signal(SIGPIPE, SIG_IGN)
     }
 
     static var stopRequested: Bool { stop.load(ordering: .relaxed) != 0 }

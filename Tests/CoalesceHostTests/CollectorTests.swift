@@ -91,7 +91,7 @@ struct CollectorTests {
             // This test process plays the running agent: it holds the claim and has recorded it.
             let store = RestoreJournalStore(directory: state)
             let held = try InterfaceClaim.acquire(interface: interface, store: store, program: "coalesce-agent").claim
-            try held.record(original: .unmoderated)
+            try held.record(original: .unmoderated, watching: try HostActuator(interface: interface))
             defer { withExtendedLifetime(held) {} }
             let config = CollectConfiguration(
                 interface: interface, intervalNs: 20_000_000, durationNs: 100_000_000,

@@ -9,6 +9,8 @@ import Testing
 /// directory; the interface is `lo`, which exists in every network namespace (nothing
 /// is applied to it here: the recovery that applies settings is tested on a veth in
 /// EndToEndTests/AgentTests and on the real e1000e driver by Tools/testbed/check).
+/// So no test here calls `acquire` or `recover` while a left-behind journal for `lo`
+/// exists: that would apply its recorded settings to the machine's loopback.
 @Suite("restore journal")
 struct RestoreJournalTests {
     func withStore(_ body: (RestoreJournalStore) throws -> Void) throws {
@@ -51,7 +53,7 @@ struct RestoreJournalTests {
             #expect(throws: RestoreJournalError.inUse(path: store.lockPath(for: "lo"), interface: "lo", holder: nil)) {
                 try InterfaceClaim.acquire(interface: "lo", store: store, program: "second")
             }
-            try first!.record(original: LayerSetting(groFlushTimeoutNs: 20_000))
+            try first!.record(original: LayerSetting(groFlushTimeoutNs: 20_000), watching: try HostActuator(interface: "lo"))
             let journal = try #require(try store.read(interface: "lo"))
             #expect(try store.state(interface: "lo") == .claimed(journal))
             #expect(throws: RestoreJournalError.inUse(path: store.lockPath(for: "lo"), interface: "lo", holder: "first (pid \(getpid()))")) {
@@ -62,6 +64,7 @@ struct RestoreJournalTests {
             // is then left behind.
             first = nil
             #expect(try store.state(interface: "lo") == .leftBehind(journal))
+            try store.remove(interface: "lo")  // not recovered here: see the suite's comment
             let second = try InterfaceClaim.acquire(interface: "lo", store: store, program: "second").claim
             #expect(second.program == "second")
         }
@@ -75,7 +78,7 @@ struct RestoreJournalTests {
             try store.write(other)
             try claim.release()
             #expect(try store.read(interface: "lo") == other, "never recorded, so not this claim's to remove")
-            try claim.record(original: .unmoderated)
+            try claim.record(original: .unmoderated, watching: try HostActuator(interface: "lo"))
             try claim.release()
             #expect(try store.read(interface: "lo") == nil)
         }
@@ -128,11 +131,12 @@ struct RestoreJournalTests {
         ("", "the file is empty"),
         ("{not json", "not valid JSON"),
         (#"{"format":"coalesce-restore-journal","version":1}"#, "missing 'interface'"),
-        (#"{"format":"something-else","version":1,"interface":"lo","ifindex":1,"netns":1,"boot_id":"b","pid":1,"program":"p","original":"rx-usecs=0"}"#, "format 'something-else'"),
-        (#"{"format":"coalesce-restore-journal","version":2,"interface":"lo","ifindex":1,"netns":1,"boot_id":"b","pid":1,"program":"p","original":"rx-usecs=0"}"#, "version 2"),
-        (#"{"format":"coalesce-restore-journal","version":1,"interface":"eth9","ifindex":1,"netns":1,"boot_id":"b","pid":1,"program":"p","original":"rx-usecs=0"}"#, "names interface 'eth9'"),
-        (#"{"format":"coalesce-restore-journal","version":1,"interface":"lo","ifindex":1,"netns":1,"boot_id":"b","pid":1,"program":"p","original":"rx-usecs=fast"}"#, "'original' is not a setting"),
-        (#"{"format":"coalesce-restore-journal","version":1,"interface":"lo","ifindex":"one","netns":1,"boot_id":"b","pid":1,"program":"p","original":"rx-usecs=0"}"#, "'ifindex' must be an integer"),
+        (#"{"format":"something-else","version":1,"interface":"lo","ifindex":1,"netns":1,"boot_id":"b","pid":1,"program":"p","original":"rx-usecs=0","applied":"rx-usecs=0"}"#, "format 'something-else'"),
+        (#"{"format":"coalesce-restore-journal","version":2,"interface":"lo","ifindex":1,"netns":1,"boot_id":"b","pid":1,"program":"p","original":"rx-usecs=0","applied":"rx-usecs=0"}"#, "version 2"),
+        (#"{"format":"coalesce-restore-journal","version":1,"interface":"eth9","ifindex":1,"netns":1,"boot_id":"b","pid":1,"program":"p","original":"rx-usecs=0","applied":"rx-usecs=0"}"#, "names interface 'eth9'"),
+        (#"{"format":"coalesce-restore-journal","version":1,"interface":"lo","ifindex":1,"netns":1,"boot_id":"b","pid":1,"program":"p","original":"rx-usecs=fast","applied":"rx-usecs=0"}"#, "'original' is not a setting"),
+        (#"{"format":"coalesce-restore-journal","version":1,"interface":"lo","ifindex":"one","netns":1,"boot_id":"b","pid":1,"program":"p","original":"rx-usecs=0","applied":"rx-usecs=0"}"#, "'ifindex' must be an integer"),
+        (#"{"format":"coalesce-restore-journal","version":1,"interface":"lo","ifindex":1,"netns":1,"boot_id":"b","pid":1,"program":"p","original":"rx-usecs=0","applied":"rx-usecs=0","applying":"rx-usecs=x"}"#, "'applying' is not a setting"),
     ])
     func corrupt(text: String, expected: String) throws {
         try withStore { store in

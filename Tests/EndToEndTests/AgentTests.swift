@@ -210,6 +210,7 @@ struct AgentHostTests {
             let journal = try String(contentsOfFile: "\(state)/\(ns.interface)/journal.json", encoding: .utf8)
             #expect(journal.contains("\"original\" : \"rx-usecs=0,gro-flush-timeout=20000\""), "\(journal)")
             #expect(journal.contains("\"pid\" : \(agent.process.processIdentifier)"), "\(journal)")
+            #expect(journal.contains("\"applied\" : \"rx-usecs=0,gro-flush-timeout=50000,napi-defer-hard-irqs=2\""), "\(journal)")
 
             agent.signal(SIGKILL)
             _ = try agent.wait(timeout: 20)
@@ -233,6 +234,26 @@ struct AgentHostTests {
 
             let again = try runProgram(p, a)
             #expect(again.status == 0 && again.output.contains("nothing to restore"), "\(again.output)")
+        }
+    }
+
+    @Test("after a kill -9, a setting the operator made by hand is kept, not overwritten by the journal")
+    func handMadeSettingAfterKillIsKept() throws {
+        try withLab(preferring: 15) { dir, ns in
+            try ns.setKnob("gro_flush_timeout", "20000")
+            let agent = try start(ns, model: "\(dir)/m.model", extra: [], log: "\(dir)/agent.log")
+            defer { if agent.process.isRunning { agent.signal(SIGKILL) } }
+            #expect(agent.waitForOutput("msg=applied", timeout: 20), "\(agent.output)")
+            agent.signal(SIGKILL)
+            _ = try agent.wait(timeout: 20)
+            // The operator sets the interface by hand before anything recovers it.
+            try ns.setKnob("gro_flush_timeout", "70000")
+            let (p, a) = ns.exec([agentPath, "--interface", ns.interface, "--restore-only", "--state-dir", ns.stateDir])
+            let r = try runProgram(p, a)
+            #expect(r.status == 0, "\(r.output)")
+            #expect(r.output.contains("that newer choice is kept"), "\(r.output)")
+            #expect(try ns.knob("gro_flush_timeout") == "70000")
+            #expect(!FileManager.default.fileExists(atPath: "\(ns.stateDir)/\(ns.interface)/journal.json"))
         }
     }
 

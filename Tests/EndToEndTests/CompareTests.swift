@@ -103,6 +103,29 @@ struct CompareTests {
         #expect(!FileManager.default.fileExists(atPath: "\(ns.stateDir)/\(ns.interface)/journal.json"), "the restore journal is gone once restored")
     }
 
+    @Test("collect --apply stops and restores on SIGHUP, as when its terminal goes away",
+          .enabled(if: AgentNamespace.canRun, "needs root and iproute2 to create network namespaces"))
+    func collectRestoresOnHangup() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let ns = try AgentNamespace()
+        defer { ns.remove() }
+        try ns.setKnob("gro_flush_timeout", "5000")
+        let (p, a) = ns.exec([try Binaries.path("coalesce"), "collect", "--interface", ns.interface, "--apply",
+                              "--policy", "static:gro-flush-timeout=200000", "--interval", "100", "--duration", "30",
+                              "--out", "\(dir)/c.csv", "--state-dir", ns.stateDir])
+        let collect = try RunningProcess(p, a, log: "\(dir)/collect.log")
+        defer { if collect.process.isRunning { collect.signal(SIGKILL) } }
+        let deadline = Date().addingTimeInterval(20)
+        while (try? ns.knob("gro_flush_timeout")) != "200000" && Date() < deadline { usleep(100_000) }
+        #expect(try ns.knob("gro_flush_timeout") == "200000", "\(collect.output)")
+        collect.signal(SIGHUP)
+        #expect(try collect.wait(timeout: 20) == 0, "\(collect.output)")
+        #expect(collect.output.contains("stopped by signal"), "\(collect.output)")
+        #expect(try ns.knob("gro_flush_timeout") == "5000")
+        #expect(!FileManager.default.fileExists(atPath: "\(ns.stateDir)/\(ns.interface)/journal.json"))
+    }
+
     @Test("live A/B is refused while an agent controls the interface, and changes nothing",
           .enabled(if: AgentNamespace.canRun, "needs root and iproute2 to create network namespaces"))
     func liveRefusedWhileAgentRuns() throws {

@@ -38,17 +38,25 @@ struct LiveComparison {
         if let recovery { log(recovery.message) }
         var target = try HostTarget(interface: interface, options: options)
         let original = target.actuator.original
-        try claim.record(original: original)
-        defer {
-            do {
-                try target.restore()
-                do { try claim.release() } catch {
-                    log("original settings restored, but the restore journal could not be removed: \(error)")
-                }
-            } catch {
-                log("could not restore \(interface): \(error); coalesce-agent --restore-only --interface \(interface) --state-dir \(journals.directory) retries")
-            }
+        try claim.record(original: original, watching: target.actuator)
+        let measured: Result<ComparisonInput, any Error>
+        do { measured = .success(try measure(&target, original: original, log: log)) } catch { measured = .failure(error) }
+        // Restored on every path; a comparison whose interface could not be restored fails.
+        do {
+            try target.restore()
+        } catch {
+            log("could not restore \(interface): \(error); coalesce-agent --restore-only --interface \(interface) --state-dir \(journals.directory) retries")
+            throw error
         }
+        log("original settings restored: \(original.specText)")
+        do { try claim.release() } catch {
+            log("original settings restored, but the restore journal could not be removed: \(error)")
+        }
+        return try measured.get()
+    }
+
+    /// The rounds of blocks on `target` (its original setting `original`).
+    private func measure(_ target: inout HostTarget, original: LayerSetting, log: (String) -> Void) throws -> ComparisonInput {
         var rng = SeededGenerator(seed: seed)
         let models = ModelStore(ensembleDefault: ensembleDefault)
         var blocks = Array(repeating: [Block](), count: policies.count)
@@ -86,7 +94,7 @@ struct LiveComparison {
             var order = Array(policies.indices)
             for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
             for p in order {
-                if shouldStop() { throw LabError.invalidOption("stopped by signal; original settings restored") }
+                if shouldStop() { throw LabError.invalidOption("stopped by signal") }
                 let spec = policies[p]
                 log("round \(round + 1)/\(rounds): \(spec) for \(blockSeconds) s")
                 let policy: AnyPolicy
