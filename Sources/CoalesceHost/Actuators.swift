@@ -374,6 +374,10 @@ public final class HostActuator {
     /// Puts the original setting back (both actuators are attempted; the first error is thrown).
     public func restore() throws(HostError) {
         guard modified else { return }
+        // The journal names the restore as a change in flight, so that one that fails
+        // halfway is finished by the next claimant rather than taken for a newer choice.
+        // A journal that cannot be written does not stop the restore.
+        try? observer?.willApply(original)
         var first: HostError?
         do { try hardware.apply(original) } catch { first = error }
         do { try software.apply(original) } catch { first = first ?? error }
