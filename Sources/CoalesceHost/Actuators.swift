@@ -366,8 +366,15 @@ public final class HostActuator {
         }
         try observer?.willApply(desired)
         modified = true
-        try hardware.apply(desired)
-        try software.apply(desired)
+        do {
+            try hardware.apply(desired)
+            try software.apply(desired)
+        } catch {
+            // The change failed, perhaps halfway: the journal names what the device has
+            // now, so that a recovery tells it from a setting made by hand later.
+            if let observer, let now = try? read() { try? observer.didApply(now) }
+            throw error
+        }
         if let observer { try observer.didApply(try read()) }
     }
 

@@ -121,7 +121,12 @@ public final class InterfaceClaim: ApplyObserver {
                 if now == original {
                     decision = .discarded(reason: "the interface already has the recorded settings (\(j.original))")
                 } else if now == applied || j.applying != nil {
-                    // Still what the dead run left (or it died mid-change): put the original back.
+                    // Still what the dead run left (or it died mid-change): put the original
+                    // back, marked in flight first, so that a restore failing halfway is
+                    // finished by the next attempt rather than taken for a newer choice.
+                    var inFlight = j
+                    inFlight.applying = j.original
+                    try store.write(inFlight)
                     try actuator.apply(original)
                     decision = .restored(setting: j.original, program: j.program, pid: j.pid)
                 } else {
@@ -141,7 +146,10 @@ public final class InterfaceClaim: ApplyObserver {
     /// Writing it again (after the interface was recreated) records the new ifindex.
     public func record(original: LayerSetting, watching actuator: HostActuator) throws(RestoreJournalError) {
         var journal = try RestoreJournal.forCurrentProcess(interface: interface, original: original, program: program)
-        if let previous = self.journal { journal.applied = previous.applied }
+        if let previous = self.journal {
+            journal.applied = previous.applied
+            journal.applying = previous.applying
+        }
         try store.write(journal)
         self.journal = journal
         actuator.observer = self
@@ -171,6 +179,10 @@ public final class InterfaceClaim: ApplyObserver {
     }
 
     private func update(_ journal: RestoreJournal) throws(HostError) {
+        var journal = journal
+        // Name the device as it is now: the interface may have been recreated since the
+        // last write, and a record for the old ifindex would be dropped as stale.
+        if let ifindex = SystemIdentity.ifindex(of: interface) { journal.ifindex = ifindex }
         do { try store.write(journal) } catch {
             throw .restoreJournal(detail: error.description)
         }

@@ -272,7 +272,7 @@ struct AgentCommand: ParsableCommand {
         ])
         let maxSteps = duration.map { max(1, Int($0 * 1e3 / intervalMs) - 1) }
         var steps = 0
-        var lastIntended = loop.target.intended.count
+        var lastChanges = loop.target.changes
         var recreations = base.recreations
         // An ensemble keeps its default outside its training support: count those decisions
         // and say when the traffic leaves and re-enters what the model was trained on.
@@ -332,15 +332,15 @@ struct AgentCommand: ParsableCommand {
             for e in after.applyErrors.dropFirst(before.applyErrors.count) {
                 log.error("apply failed", metadata: ["error": "\(e)"])
             }
-            let intendedNow = loop.target.intended.count
-            let changed = intendedNow != lastIntended
+            let changesNow = loop.target.changes
+            let changed = changesNow != lastChanges
             metrics.decided(changed: changed && !dryRun)
             if changed, let s = loop.target.intended.last {
                 let id = loop.recordedActionSpace.index(of: s) ?? -1
                 metrics.setting(s, action: id)
                 log.info(dryRun ? "would apply" : "applied", metadata: ["action": "\(id)", "setting": "\(s.specText)", "step": "\(steps)"])
             }
-            lastIntended = intendedNow
+            lastChanges = changesNow
         }
         let totals = try loop.finish(measureLast: false, onRecord: onRecord)
         log.info("agent stopping", metadata: [
@@ -352,7 +352,7 @@ struct AgentCommand: ParsableCommand {
     func restore<P: Policy, B: AgentTarget>(_ loop: inout ControlLoop<ShadowTarget<B>, P>, journal: InterfaceClaim?, log: Logger) {
         do {
             try loop.target.base.restoreOriginal()
-            if loop.target.intended.isEmpty {
+            if loop.target.attempts == 0 {
                 log.debug("nothing was applied, so nothing to restore")
             } else {
                 log.info("original coalescing restored", metadata: ["setting": "\(loop.initialSetting?.specText ?? "?")"])

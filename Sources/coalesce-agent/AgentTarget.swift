@@ -112,7 +112,12 @@ struct HostAgentTarget: AgentTarget {
 struct ShadowTarget<Base: AgentTarget>: Target {
     var base: Base
     let dryRun: Bool
+    /// The last (at most 64) settings applied, or decided in dry-run.
     private(set) var intended: [CoalescingSetting] = []
+    /// Settings applied (or decided in dry-run) so far; unlike `intended.count`, never capped.
+    private(set) var changes = 0
+    /// Calls to `apply`, failed ones included.
+    private(set) var attempts = 0
 
     init(base: Base, dryRun: Bool) {
         self.base = base
@@ -125,9 +130,12 @@ struct ShadowTarget<Base: AgentTarget>: Target {
     mutating func sample() throws -> Sample { try base.sample() }
 
     mutating func apply(_ setting: CoalescingSetting) throws {
+        // Recorded once it is done (or, in dry-run, decided): a failed apply is not
+        // logged or counted as applied.
+        attempts += 1
+        if !dryRun { try base.apply(setting) }
+        changes += 1
         intended.append(setting)
         if intended.count > 64 { intended.removeFirst(intended.count - 64) }
-        guard !dryRun else { return }
-        try base.apply(setting)
     }
 }

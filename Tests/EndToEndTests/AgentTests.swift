@@ -25,6 +25,23 @@ struct AgentSimulatorTests {
         return (try actions("\(dir)/sim.csv"), try actions("\(dir)/agent.csv"))
     }
 
+    @Test("every change is logged as applied, past the 64 the agent keeps for inspection")
+    func everyChangeIsLogged() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FixtureModel.install(try FixtureModel.bytes(preferring: 3), at: "\(dir)/m.model")
+        // Uniform exploration changes the setting at most intervals: far more than 64 changes.
+        let run = try runProgram(try Binaries.path("coalesce-agent"), [
+            "--target", "sim:rpc-low", "--model", "\(dir)/m.model", "--seed", "7", "--duration", "10",
+            "--interval-ms", "50", "--min-dwell-ms", "0", "--epsilon", "1"])
+        try #require(run.status == 0, "\(run.output)")
+        let applied = run.output.split(separator: "\n").filter { $0.contains("msg=applied") }.count
+        let stopping = try #require(run.output.split(separator: "\n").first { $0.contains("msg=\"agent stopping\"") })
+        let changes = try #require(stopping.split(separator: " ").first { $0.hasPrefix("changes=") }.flatMap { Int($0.dropFirst(8)) })
+        #expect(changes > 64, "\(stopping)")
+        #expect(applied == changes, "\(applied) 'applied' lines for \(changes) changes")
+    }
+
     @Test("with the same seed, the agent on sim:SCENARIO makes exactly the decisions of `coalesce simulate --policy model:FILE`")
     func agentMatchesSimulate() throws {
         let dir = try temporaryDirectory()
