@@ -340,13 +340,15 @@ public enum FileBytes {
     public struct ReadError: Error, CustomStringConvertible {
         public var path: String
         public var reason: String
+        /// The errno behind it (ENOENT: no such file).
+        public var code: Int32
         public var description: String { "\(path): cannot read: \(reason)" }
     }
 
     /// The file's bytes.
     public static func read(_ path: String) throws(ReadError) -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw ReadError(path: path, reason: String(cString: strerror(errno))) }
+        guard fd >= 0 else { throw ReadError(path: path, reason: String(cString: strerror(errno)), code: errno) }
         defer { close(fd) }
         var result: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
@@ -354,7 +356,7 @@ public enum FileBytes {
             let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if n < 0 {
                 if errno == EINTR { continue }
-                throw ReadError(path: path, reason: String(cString: strerror(errno)))
+                throw ReadError(path: path, reason: String(cString: strerror(errno)), code: errno)
             }
             if n == 0 { break }
             result.append(contentsOf: chunk[0..<n])

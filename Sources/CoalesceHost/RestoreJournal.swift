@@ -152,7 +152,7 @@ public struct RestoreJournalStore: Sendable {
     public func read(interface: String) throws(RestoreJournalError) -> RestoreJournal? {
         let path = path(for: interface)
         let bytes: [UInt8]
-        do { bytes = try Self.readAll(path) } catch {
+        do { bytes = try FileBytes.read(path) } catch {
             if error.code == ENOENT { return nil }
             throw .io(path: path, operation: "read", errno: error.code)
         }
@@ -173,7 +173,9 @@ public struct RestoreJournalStore: Sendable {
     }
 
     /// Writes `journal` atomically (temporary file, fsync, rename), creating the
-    /// directories. Only the holder of the interface's claim writes it.
+    /// directories. Only the holder of the interface's claim writes it. Plain syscalls
+    /// rather than `Data.write(options: .atomic)`, so that a failure keeps its errno for
+    /// the message (a read-only or foreign state directory gets its own hint).
     public func write(_ journal: RestoreJournal) throws(RestoreJournalError) {
         let path = path(for: journal.interface)
         try createDirectory(interfaceDirectory(journal.interface))
@@ -226,24 +228,6 @@ public struct RestoreJournalStore: Sendable {
         let path = path(for: interface)
         if unlink(path) != 0 && Glibc.errno != ENOENT { throw .io(path: path, operation: "remove", errno: Glibc.errno) }
     }
-
-    private struct Errno: Error { var code: Int32 }
-
-    private static func readAll(_ path: String) throws(Errno) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw Errno(code: Glibc.errno) }
-        defer { close(fd) }
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 { if Glibc.errno == EINTR { continue }; throw Errno(code: Glibc.errno) }
-            if n == 0 { return out }
-            // A journal is a few hundred bytes; anything far larger is not one.
-            if out.count > 1 << 20 { throw Errno(code: EFBIG) }
-            out += chunk[..<n]
-        }
-    }
 }
 
 /// Facts about this boot, network namespace and process that a journal is checked against.
@@ -255,25 +239,15 @@ enum SystemIdentity {
         guard stat("/proc/self/ns/net", &st) == 0 else {
             throw .io(path: "/proc/self/ns/net", operation: "stat", errno: Glibc.errno)
         }
-        guard let boot = firstLine("/proc/sys/kernel/random/boot_id") else {
-            throw .io(path: "/proc/sys/kernel/random/boot_id", operation: "read", errno: Glibc.errno)
+        let boot: String
+        do { boot = try KernelFileReader().readText(KernelPath("/proc/sys/kernel/random/boot_id")) } catch {
+            throw .io(path: "/proc/sys/kernel/random/boot_id", operation: "read", errno: error.errno ?? EIO)
         }
         return Current(netns: UInt64(st.st_ino), bootID: boot)
     }
 
     /// The interface's ifindex, or nil when it does not exist here.
     static func ifindex(of interface: String) -> Int? {
-        firstLine("/sys/class/net/\(interface)/ifindex").flatMap { Int($0) }
-    }
-
-    static func firstLine(_ path: String) -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-        guard n > 0 else { return nil }
-        let text = String(decoding: buffer[..<n], as: UTF8.self)
-        return text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init)
+        (try? KernelFileReader().readUInt64(KernelPath("/sys/class/net/\(interface)/ifindex"))).map { Int($0) }
     }
 }
