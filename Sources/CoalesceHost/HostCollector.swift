@@ -201,7 +201,7 @@ public enum HostCollector {
             } catch {
                 restored = false
                 log("FAILED to restore original settings (\(original.specText)) on \(config.interface): \(error)"
-                    + (claim.map { "; their restore journal is kept: coalesce-agent --restore-only --interface \(config.interface) --state-dir \($0.store.directory) retries" } ?? ""))
+                    + (claim.map { "; their restore journal is kept: \($0.restoreOnlyCommand) retries" } ?? ""))
                 if case .success = outcome { outcome = .failure(error) }
             }
         }

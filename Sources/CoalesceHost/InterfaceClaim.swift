@@ -142,17 +142,19 @@ public final class InterfaceClaim: ApplyObserver {
     }
 
     /// Writes down `original` (the settings found at start) before the first change, and
-    /// from then on keeps the journal naming what `actuator` leaves the device with.
-    /// Writing it again (after the interface was recreated) records the new ifindex.
+    /// from then on keeps the journal naming what `actuator` leaves the device with (and
+    /// the device's current ifindex, should the interface be recreated meanwhile).
     public func record(original: LayerSetting, watching actuator: HostActuator) throws(RestoreJournalError) {
-        var journal = try RestoreJournal.forCurrentProcess(interface: interface, original: original, program: program)
-        if let previous = self.journal {
-            journal.applied = previous.applied
-            journal.applying = previous.applying
-        }
+        let journal = try RestoreJournal.forCurrentProcess(interface: interface, original: original, program: program)
         try store.write(journal)
         self.journal = journal
         actuator.observer = self
+    }
+
+    /// The command that retries a restore this claim's program could not make (it reads
+    /// the journal, which a failed restore keeps), for error messages.
+    public var restoreOnlyCommand: String {
+        "coalesce-agent --restore-only --interface \(interface) --state-dir \(store.directory)"
     }
 
     /// Removes the journal once the original settings are back (nothing to do when this

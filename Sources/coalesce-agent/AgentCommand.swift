@@ -157,8 +157,7 @@ struct AgentCommand: ParsableCommand {
     /// died without restoring left. In dry-run nothing is claimed or changed; a journal
     /// left behind is only reported. nil in dry-run.
     func claimInterface(_ interface: String, log: Logger) throws -> InterfaceClaim? {
-        let store = RestoreJournalStore(directory: stateDir)
-        let journalMeta: Logger.Metadata = ["interface": "\(interface)", "journal": "\(store.path(for: interface))"]
+        let (store, journalMeta) = journalStore(for: interface)
         guard !dryRun else {
             // Shadow mode changes nothing, so a journal it cannot read only earns a warning.
             do {
@@ -176,10 +175,15 @@ struct AgentCommand: ParsableCommand {
         return claim
     }
 
+    /// The `--state-dir` journals, and the log metadata naming `interface`'s journal.
+    func journalStore(for interface: String) -> (RestoreJournalStore, Logger.Metadata) {
+        let store = RestoreJournalStore(directory: stateDir)
+        return (store, ["interface": "\(interface)", "journal": "\(store.path(for: interface))"])
+    }
+
     /// `--restore-only`: puts back what an agent that died without restoring left.
     func restoreLeftBehind(interface: String, log: Logger) throws {
-        let store = RestoreJournalStore(directory: stateDir)
-        let journalMeta: Logger.Metadata = ["interface": "\(interface)", "journal": "\(store.path(for: interface))"]
+        let (store, journalMeta) = journalStore(for: interface)
         do {
             if let recovery = try InterfaceClaim.recover(interface: interface, store: store) {
                 log.notice("\(recovery.message)", metadata: journalMeta)
@@ -273,7 +277,6 @@ struct AgentCommand: ParsableCommand {
         let maxSteps = duration.map { max(1, Int($0 * 1e3 / intervalMs) - 1) }
         var steps = 0
         var lastChanges = loop.target.changes
-        var recreations = base.recreations
         // An ensemble keeps its default outside its training support: count those decisions
         // and say when the traffic leaves and re-enters what the model was trained on.
         var support = loaded.file.metadata.ensembleSupport
@@ -310,18 +313,6 @@ struct AgentCommand: ParsableCommand {
             let before = loop.totals
             let t0 = Self.nowNs()
             try loop.step(onRecord: onRecord)
-            if let journal, loop.target.base.recreations != recreations {
-                // The interface was deleted and recreated: the journal must name the new
-                // device, or a kill -9 from now on would leave it unrestored.
-                recreations = loop.target.base.recreations
-                do {
-                    try journal.claim.record(original: journal.original, watching: journal.actuator)
-                    log.notice("interface recreated; the restore journal now names the new device", metadata: ["step": "\(steps + 1)"])
-                } catch {
-                    log.error("interface recreated, and the restore journal could not be rewritten for the new device; after a kill -9 it would not be restored",
-                              metadata: ["error": "\(error)"])
-                }
-            }
             metrics.stepped(nanoseconds: Int64(Self.nowNs() - t0))
             steps += 1
             let after = loop.totals
@@ -359,7 +350,7 @@ struct AgentCommand: ParsableCommand {
             }
         } catch {
             var meta: Logger.Metadata = ["error": "\(error)"]
-            if let journal { meta["retry"] = "coalesce-agent --restore-only --interface \(journal.interface) --state-dir \(journal.store.directory)" }
+            if let journal { meta["retry"] = "\(journal.restoreOnlyCommand)" }
             log.critical("could not restore the original coalescing; its restore journal is kept", metadata: meta)
             return
         }

@@ -13,8 +13,6 @@ protocol AgentTarget: Target {
     mutating func restoreOriginal() throws
     /// Interrupt sources per observation (dataset `irq_columns`).
     var interruptColumns: Int { get }
-    /// Times the interface was deleted and recreated (ifindex changed) while observed.
-    var recreations: Int { get }
 }
 
 /// The simulator as an agent target: accelerated time (the simulation runs as fast
@@ -37,7 +35,6 @@ struct SimAgentTarget: AgentTarget {
     var name: String { sim.name }
     var latencyAvailable: Bool { true }
     var interruptColumns: Int { sim.scenario.simulatedLayerCount }
-    var recreations: Int { 0 }
 
     mutating func advance(intervalNs: UInt64) throws { try sim.advance(intervalNs: intervalNs) }
 
@@ -73,7 +70,6 @@ struct HostAgentTarget: AgentTarget {
     var layerCount: Int { host.layerCount }
     var name: String { host.name }
     var interruptColumns: Int { 1 }
-    var recreations: Int { host.recreations }
 
     mutating func advance(intervalNs: UInt64) throws { try host.advance(intervalNs: intervalNs) }
     mutating func sample() throws -> Sample { try host.sample() }

@@ -45,7 +45,7 @@ struct LiveComparison {
         do {
             try target.restore()
         } catch {
-            log("could not restore \(interface): \(error); coalesce-agent --restore-only --interface \(interface) --state-dir \(journals.directory) retries")
+            log("could not restore \(interface): \(error); \(claim.restoreOnlyCommand) retries")
             throw error
         }
         log("original settings restored: \(original.specText)")
