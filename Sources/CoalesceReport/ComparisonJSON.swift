@@ -51,19 +51,8 @@ extension ComparisonReport {
             members.append(("bare_metal", .null))
         }
         if let oracle = s.staticOracle {
-            members.append(("static_oracle", .object([
-                ("reward_mean", .number(oracle.mean)),
-                ("reward_ci95", interval(oracle.ci)),
-                ("headroom_vs_best_static", s.switchingHeadroom.map { h in
-                    .object([("reward", .number(h.mean)), ("ci95", interval(h.ci))]) } ?? .null),
-                ("one_interval_late", s.reactiveOracle.map { late in
-                    .object([
-                        ("reward_mean", .number(late.mean)),
-                        ("reward_ci95", interval(late.ci)),
-                        ("headroom_vs_best_static", s.reactiveHeadroom.map { h in
-                            .object([("reward", .number(h.mean)), ("ci95", interval(h.ci))]) } ?? .null),
-                    ]) } ?? .null),
-            ])))
+            let late: ReportJSON = s.reactiveOracle.map { .object(oracleMembers($0, headroom: s.reactiveHeadroom)) } ?? .null
+            members.append(("static_oracle", .object(oracleMembers(oracle, headroom: s.switchingHeadroom) + [("one_interval_late", late)])))
         } else {
             members.append(("static_oracle", .null))
         }
@@ -71,6 +60,13 @@ extension ComparisonReport {
     }
 
     private func interval(_ ci: ConfidenceInterval) -> ReportJSON { .array([.number(ci.lower), .number(ci.upper)]) }
+
+    /// An oracle's `reward_mean`, `reward_ci95` and `headroom_vs_best_static`.
+    private func oracleMembers(_ oracle: Estimate, headroom: Estimate?) -> [(String, ReportJSON)] {
+        [("reward_mean", .number(oracle.mean)),
+         ("reward_ci95", interval(oracle.ci)),
+         ("headroom_vs_best_static", headroom.map { h in .object([("reward", .number(h.mean)), ("ci95", interval(h.ci))]) } ?? .null)]
+    }
 
     private func comparisonJSON(_ c: PairedComparison?) -> ReportJSON {
         guard let c else { return .null }

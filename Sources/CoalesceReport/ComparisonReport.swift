@@ -255,22 +255,18 @@ public struct ComparisonReport: Sendable {
         var summary = ScenarioSummary(name: s.name, description: s.description, split: s.split, layerCount: s.layerCount,
                                       actionNames: s.actionNames, bestStatic: bestStatic, baseline: baselineName,
                                       dimPolicy: dim?.policy, policies: rows, bareMetalReference: s.bareMetalReference)
-        if let oracle = s.staticOracleRewards {
-            summary.staticOracle = try? ABStatistics.bootstrapMean(oracle, configuration: bootstrap, labels: [s.name, "static oracle", "reward"])
-            if let bestStaticRuns {
-                summary.switchingHeadroom = try? ABStatistics.pairedDifference(
-                    oracle, bestStaticRuns.map(\.reward), configuration: bootstrap,
-                    labels: [s.name, "static oracle", bestStatic ?? "", "reward"])
+        /// An oracle's mean reward and its paired gain over the best static setting.
+        func estimates(_ oracle: [Double]?, _ name: String) -> (Estimate?, Estimate?) {
+            guard let oracle else { return (nil, nil) }
+            let mean = try? ABStatistics.bootstrapMean(oracle, configuration: bootstrap, labels: [s.name, name, "reward"])
+            let gain = bestStaticRuns.flatMap { runs in
+                try? ABStatistics.pairedDifference(oracle, runs.map(\.reward), configuration: bootstrap,
+                                                   labels: [s.name, name, bestStatic ?? "", "reward"])
             }
+            return (mean, gain)
         }
-        if let oracle = s.reactiveOracleRewards {
-            summary.reactiveOracle = try? ABStatistics.bootstrapMean(oracle, configuration: bootstrap, labels: [s.name, "reactive oracle", "reward"])
-            if let bestStaticRuns {
-                summary.reactiveHeadroom = try? ABStatistics.pairedDifference(
-                    oracle, bestStaticRuns.map(\.reward), configuration: bootstrap,
-                    labels: [s.name, "reactive oracle", bestStatic ?? "", "reward"])
-            }
-        }
+        (summary.staticOracle, summary.switchingHeadroom) = estimates(s.staticOracleRewards, "static oracle")
+        (summary.reactiveOracle, summary.reactiveHeadroom) = estimates(s.reactiveOracleRewards, "reactive oracle")
         return summary
     }
 }

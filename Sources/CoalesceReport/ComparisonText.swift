@@ -19,7 +19,7 @@ extension ComparisonReport {
                              s.bestStatic.map { Self.setting(DisplayName.of($0), without: shared) } ?? "—",
                              cell(p.vsBestStatic), cell(p.vsDIM),
                              s.switchingHeadroom.map { NumberText.signedEstimate($0) } ?? "—",
-                             s.reactiveHeadroom.map { NumberText.signed($0.mean, NumberText.decimals(for: [$0.mean, $0.ci.lower, $0.ci.upper], significant: 2)) } ?? "—"])
+                             s.reactiveHeadroom.map(NumberText.signedPoint) ?? "—"])
             }
         }
         guard rows.count > 1 else { return "no learned policy in this comparison\n" }

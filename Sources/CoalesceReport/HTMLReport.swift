@@ -67,7 +67,6 @@ extension ComparisonReport {
         }
     }
 
-    /// Right-aligned table cells holding `values` (already HTML), in order.
     /// The oracle headroom with its interval and, under it, the same oracle one interval
     /// late (one cell, so that the summary table keeps to the page's width).
     private func headroomCell(_ s: ScenarioSummary) -> String {
@@ -81,6 +80,7 @@ extension ComparisonReport {
         return cell
     }
 
+    /// Right-aligned table cells holding `values` (already HTML), in order.
     private func numberCells(_ values: String...) -> String {
         values.map { "<td class=\"num\">\($0)</td>" }.joined()
     }

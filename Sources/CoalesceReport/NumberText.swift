@@ -55,13 +55,22 @@ enum NumberText {
         return t.allSatisfy({ $0 == "0" || $0 == "." }) ? t : "+" + t
     }
 
+    /// An estimate's signed point alone, to the decimals `signedEstimate` gives it.
+    static func signedPoint(_ e: Estimate) -> String {
+        signed(e.mean, estimateDecimals(e))
+    }
+
     /// "Δ [lo, hi]" with signs.
     static func signedEstimate(_ e: Estimate) -> String {
-        let values = [e.mean, e.ci.lower, e.ci.upper]
-        let d = decimals(for: values, significant: 2)
-        let point = signed(values[0], d)
+        let d = estimateDecimals(e)
+        let point = signed(e.mean, d)
         if e.ci.isDegenerate { return point + " (1 seed)" }
-        return "\(point) [\(signed(values[1], d)), \(signed(values[2], d))]"
+        return "\(point) [\(signed(e.ci.lower, d)), \(signed(e.ci.upper, d))]"
+    }
+
+    /// Decimals for a signed estimate: two significant digits of its point and bounds.
+    private static func estimateDecimals(_ e: Estimate) -> Int {
+        decimals(for: [e.mean, e.ci.lower, e.ci.upper], significant: 2)
     }
 
     /// A rate with a unit prefix: "850 k", "1.25 M", "999".
