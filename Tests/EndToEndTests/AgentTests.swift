@@ -191,9 +191,8 @@ struct AgentHostTests {
 
     func start(_ ns: AgentNamespace, model: String, extra: [String], log: String) throws -> RunningProcess {
         // Each namespace's own restore-journal directory: never the host's /run/coalesce.
-        let state = extra.contains("--state-dir") ? [] : ["--state-dir", ns.stateDir]
         let (p, a) = ns.exec([agentPath, "--interface", ns.interface, "--model", model, "--interval-ms", "100",
-                              "--min-dwell-ms", "0"] + state + extra)
+                              "--min-dwell-ms", "0", "--state-dir", ns.stateDir] + extra)
         return try RunningProcess(p, a, log: log)
     }
 
@@ -219,12 +218,11 @@ struct AgentHostTests {
     func killNineThenRestoreOnly() throws {
         try withLab(preferring: 15) { dir, ns in
             try ns.setKnob("gro_flush_timeout", "20000")
-            let state = "\(dir)/state"
-            let agent = try start(ns, model: "\(dir)/m.model", extra: ["--state-dir", state], log: "\(dir)/agent.log")
+            let agent = try start(ns, model: "\(dir)/m.model", extra: [], log: "\(dir)/agent.log")
             defer { if agent.process.isRunning { agent.signal(SIGKILL) } }
             #expect(agent.waitForOutput("msg=applied", timeout: 20), "\(agent.output)")
             #expect(try ns.knob("gro_flush_timeout") == "50000")
-            let journal = try String(contentsOfFile: "\(state)/\(ns.interface)/journal.json", encoding: .utf8)
+            let journal = try String(contentsOfFile: ns.journalPath, encoding: .utf8)
             #expect(journal.contains("\"original\" : \"rx-usecs=0,gro-flush-timeout=20000\""), "\(journal)")
             #expect(journal.contains("\"pid\" : \(agent.process.processIdentifier)"), "\(journal)")
             #expect(journal.contains("\"applied\" : \"rx-usecs=0,gro-flush-timeout=50000,napi-defer-hard-irqs=2\""), "\(journal)")
@@ -235,19 +233,19 @@ struct AgentHostTests {
 
             // Shadow mode changes nothing, but says what was left behind.
             let (dp, da) = ns.exec([agentPath, "--interface", ns.interface, "--model", "\(dir)/m.model", "--dry-run",
-                                    "--duration", "0.5", "--state-dir", state])
+                                    "--duration", "0.5", "--state-dir", ns.stateDir])
             let dry = try runProgram(dp, da)
             #expect(dry.status == 0, "\(dry.output)")
             #expect(dry.output.contains("did not restore it"), "\(dry.output)")
             #expect(try ns.knob("gro_flush_timeout") == "50000")
 
-            let (p, a) = ns.exec([agentPath, "--interface", ns.interface, "--restore-only", "--state-dir", state])
+            let (p, a) = ns.exec([agentPath, "--interface", ns.interface, "--restore-only", "--state-dir", ns.stateDir])
             let restored = try runProgram(p, a)
             #expect(restored.status == 0, "\(restored.output)")
             #expect(restored.output.contains("put back the coalescing coalesce-agent (pid \(agent.process.processIdentifier))"), "\(restored.output)")
             #expect(try ns.knob("gro_flush_timeout") == "20000")
             #expect(try ns.knob("napi_defer_hard_irqs") == "0")
-            #expect(!FileManager.default.fileExists(atPath: "\(state)/\(ns.interface)/journal.json"))
+            #expect(!FileManager.default.fileExists(atPath: ns.journalPath))
 
             let again = try runProgram(p, a)
             #expect(again.status == 0 && again.output.contains("nothing to restore"), "\(again.output)")
@@ -270,7 +268,7 @@ struct AgentHostTests {
             #expect(r.status == 0, "\(r.output)")
             #expect(r.output.contains("that newer choice is kept"), "\(r.output)")
             #expect(try ns.knob("gro_flush_timeout") == "70000")
-            #expect(!FileManager.default.fileExists(atPath: "\(ns.stateDir)/\(ns.interface)/journal.json"))
+            #expect(!FileManager.default.fileExists(atPath: ns.journalPath))
         }
     }
 
@@ -278,25 +276,24 @@ struct AgentHostTests {
     func nextAgentRecovers() throws {
         try withLab(preferring: 15) { dir, ns in
             try ns.setKnob("gro_flush_timeout", "20000")
-            let state = "\(dir)/state"
-            let first = try start(ns, model: "\(dir)/m.model", extra: ["--state-dir", state], log: "\(dir)/first.log")
+            let first = try start(ns, model: "\(dir)/m.model", extra: [], log: "\(dir)/first.log")
             defer { if first.process.isRunning { first.signal(SIGKILL) } }
             #expect(first.waitForOutput("msg=applied", timeout: 20), "\(first.output)")
 
             let (p, a) = ns.exec([agentPath, "--interface", ns.interface, "--model", "\(dir)/m.model", "--duration", "1",
-                                  "--state-dir", state])
+                                  "--state-dir", ns.stateDir])
             let second = try runProgram(p, a)
             #expect(second.status != 0)
             #expect(second.output.contains("is being controlled by coalesce-agent (pid \(first.process.processIdentifier)"), "\(second.output)")
             #expect(try ns.knob("gro_flush_timeout") == "50000", "the refused agent changed nothing")
-            #expect(FileManager.default.fileExists(atPath: "\(state)/\(ns.interface)/journal.json"),
+            #expect(FileManager.default.fileExists(atPath: ns.journalPath),
                     "and left the running agent's journal alone")
 
             first.signal(SIGKILL)
             _ = try first.wait(timeout: 20)
             // The next agent starts from the operator's settings, not the dead agent's, and
             // so restores those on SIGTERM (without the journal it would keep 50 µs).
-            let next = try start(ns, model: "\(dir)/m.model", extra: ["--state-dir", state], log: "\(dir)/next.log")
+            let next = try start(ns, model: "\(dir)/m.model", extra: [], log: "\(dir)/next.log")
             defer { if next.process.isRunning { next.signal(SIGKILL) } }
             #expect(next.waitForOutput("msg=applied", timeout: 20), "\(next.output)")
             #expect(next.output.contains("put back the coalescing coalesce-agent (pid \(first.process.processIdentifier))"), "\(next.output)")
@@ -305,7 +302,7 @@ struct AgentHostTests {
             next.signal(SIGTERM)
             #expect(try next.wait(timeout: 20) == 0, "\(next.output)")
             #expect(try ns.knob("gro_flush_timeout") == "20000")
-            #expect(!FileManager.default.fileExists(atPath: "\(state)/\(ns.interface)/journal.json"), "a clean exit removes the journal")
+            #expect(!FileManager.default.fileExists(atPath: ns.journalPath), "a clean exit removes the journal")
         }
     }
 

@@ -100,7 +100,7 @@ struct CompareTests {
         #expect((scenario["policies"] as! [[String: Any]]).count == 2)
         #expect(try ns.knob("gro_flush_timeout") == "5000")
         #expect(try ns.knob("napi_defer_hard_irqs") == "0")
-        #expect(!FileManager.default.fileExists(atPath: "\(ns.stateDir)/\(ns.interface)/journal.json"), "the restore journal is gone once restored")
+        #expect(!FileManager.default.fileExists(atPath: ns.journalPath), "the restore journal is gone once restored")
     }
 
     @Test("collect --apply stops and restores on SIGHUP, as when its terminal goes away",
@@ -123,7 +123,7 @@ struct CompareTests {
         #expect(try collect.wait(timeout: 20) == 0, "\(collect.output)")
         #expect(collect.output.contains("stopped by signal"), "\(collect.output)")
         #expect(try ns.knob("gro_flush_timeout") == "5000")
-        #expect(!FileManager.default.fileExists(atPath: "\(ns.stateDir)/\(ns.interface)/journal.json"))
+        #expect(!FileManager.default.fileExists(atPath: ns.journalPath))
     }
 
     @Test("live A/B is refused while an agent controls the interface, and changes nothing",

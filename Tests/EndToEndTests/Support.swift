@@ -157,6 +157,8 @@ final class AgentNamespace {
 
     /// A restore-journal directory for agents run in this namespace (removed with it).
     var stateDir: String { NSTemporaryDirectory() + name + "-state" }
+    /// The restore journal of `interface` in `stateDir`.
+    var journalPath: String { RestoreJournalStore(directory: stateDir).path(for: interface) }
 
     func remove() {
         _ = try? runProgram(Self.ipPath!, ["netns", "delete", name], timeout: 30)
