@@ -357,8 +357,10 @@ public final class HostActuator {
     }
 
     /// Applies `desired`: checks every part first (nothing is written when any part is
-    /// unsupported), then hardware, then software.
-    public func apply(_ desired: LayerSetting) throws(HostError) {
+    /// unsupported), then hardware, then software. Returns the setting read back from the
+    /// device afterwards (what the journal records, and what `HostTarget` caches).
+    @discardableResult
+    public func apply(_ desired: LayerSetting) throws(HostError) -> LayerSetting {
         let current = try read()
         let unsupported = unsupportedChanges(from: current, to: desired)
         if !unsupported.isEmpty {
@@ -375,7 +377,9 @@ public final class HostActuator {
             if let observer, let now = try? read() { try? observer.didApply(now) }
             throw error
         }
-        if let observer { try observer.didApply(try read()) }
+        let now = try read()
+        try observer?.didApply(now)
+        return now
     }
 
     /// Puts the original setting back (both actuators are attempted; the first error is thrown).

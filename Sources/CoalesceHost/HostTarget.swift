@@ -185,8 +185,7 @@ public struct HostTarget: Target {
             throw HostError.unsupported(interface: interface, driver: capabilities.driver,
                                         parameters: ["\(setting.layers.count) layers (a host interface has 1)"])
         }
-        try actuator.apply(setting.layers[0])
-        cachedSetting = try actuator.read()
+        cachedSetting = try actuator.apply(setting.layers[0])
         samplesSinceSettingRead = 0
     }
 
