@@ -11,11 +11,12 @@ public enum StaticOracle {
     public static func meanReward(_ stepRewards: [[Double]], lateBy lag: Int = 0) -> Double {
         precondition(lag >= 0, "an oracle cannot see the future's future: lateBy must be ≥ 0")
         let steps = stepRewards.map(\.count).min() ?? 0
-        guard steps > 0, !stepRewards.isEmpty else { return .nan }
+        guard steps > 0 else { return .nan }  // also when there are no runs
         func best(_ score: (Int) -> Double) -> Int {
             stepRewards.indices.max { score($0) < score($1) }!
         }
-        let bestOverall = best { run in stepRewards[run][..<steps].reduce(0, +) }
+        // The run the first `lag` steps take (none when the oracle is not late).
+        let bestOverall = lag == 0 ? 0 : best { run in stepRewards[run][..<steps].reduce(0, +) }
         var total = 0.0
         for t in 0..<steps {
             let run = t < lag ? bestOverall : best { stepRewards[$0][t - lag] }
