@@ -178,7 +178,6 @@ public struct RestoreJournalStore: Sendable {
     /// the message (a read-only or foreign state directory gets its own hint).
     public func write(_ journal: RestoreJournal) throws(RestoreJournalError) {
         let path = path(for: journal.interface)
-        try createDirectory(interfaceDirectory(journal.interface))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         let bytes: [UInt8]
@@ -186,7 +185,14 @@ public struct RestoreJournalStore: Sendable {
             throw .corrupt(path: path, detail: "cannot encode: \(error)")
         }
         let temporary = path + ".tmp.\(getpid())"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        func create() -> Int32 { open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) }
+        var fd = create()
+        if fd < 0 && Glibc.errno == ENOENT {
+            // The directories are made once (by the claim, or here), not on every write:
+            // the journal is rewritten around every change.
+            try createDirectory(interfaceDirectory(journal.interface))
+            fd = create()
+        }
         guard fd >= 0 else { throw .io(path: temporary, operation: "create", errno: Glibc.errno) }
         var written = 0
         while written < bytes.count {
