@@ -373,11 +373,12 @@ struct AgentHostTests {
         }
     }
 
-    @Test("the shipped lab-trained model runs in --dry-run on a veth with a latency probe, and changes nothing")
-    func labModelDryRunWithProbe() throws {
+    @Test("each shipped bare-metal latency model runs in --dry-run on a veth with a latency probe, and changes nothing",
+          arguments: ["bare-metal-latency", "bare-metal-latency-ensemble"])
+    func labModelDryRunWithProbe(name: String) throws {
         try withLab(preferring: nil) { dir, ns in
             try ns.setKnob("gro_flush_timeout", "20000")
-            let model = Binaries.packageRoot.appendingPathComponent("Models/bare-metal-latency.model").path
+            let model = Binaries.packageRoot.appendingPathComponent("Models/\(name).model").path
             let (sp, sa) = ns.exec([try Binaries.path("coalesce"), "probe-server", "--listen", "127.0.0.1:7777", "--duration", "20"])
             let server = try RunningProcess(sp, sa, log: "\(dir)/probe.log")
             defer { if server.process.isRunning { server.signal(SIGTERM) } }
