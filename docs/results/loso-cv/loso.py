@@ -12,7 +12,7 @@ significantly worse.
     Tools/rebuild-models WORK          # records WORK/datasets (uniform s1..20, base s101..110)
     COALESCE=.build/release/coalesce python3 docs/results/loso-cv/loso.py WORK/datasets OUT
 
-Needs ~20 min on 2 cores. Writes OUT/models, OUT/runs (one `simulate --json` per run,
+Took about 35 min on 2 cores shared with other work. Writes OUT/models, OUT/runs (one `simulate --json` per run,
 reused when present) and prints the fold table (the one in this folder's README).
 """
 import json, os, random, subprocess, sys
