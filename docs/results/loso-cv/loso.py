@@ -9,7 +9,7 @@ run: the sum over the 11 folds of X's paired Δ reward/step against X's best sta
 (mean over the three training seeds); secondary, the folds where the model is not
 significantly worse.
 
-    Tools/rebuild-models WORK          # records WORK/datasets (uniform s1..20, base s101..110)
+    Tools/rebuild-models --verify WORK  # records WORK/datasets (uniform s1..20, base s101..110), writes only under WORK
     COALESCE=.build/release/coalesce python3 docs/results/loso-cv/loso.py WORK/datasets OUT
 
 Took about 35 min on 2 cores shared with other work. Writes OUT/models, OUT/runs (one `simulate --json` per run,
