@@ -322,6 +322,17 @@ struct SimEngine {
         case .bulk:
             let seg = open[i].segmentBytes
             let sendTime = t - dmaNs - wireNs - open[i].serializationNs
+            // A bulk flow sends only while its phase scale is > 0 (docs/scenarios.md): at a
+            // phase where it is 0 the sender stops, and resumes at the first phase boundary
+            // where it is > 0 again (`resume`). What it already sent stays in flight and is
+            // acknowledged as usual.
+            if schedule.scale(open[i].source, at: sendTime) <= 0 {
+                open[i].paused = true
+                open[i].nextTime = .max
+                let next = schedule.nextCheck(after: sendTime)
+                if next != .max { events.push(max(next, now), .resume, Int32(open[i].source), Int32(open[i].flow)) }
+                return
+            }
             open[i].lastSend = sendTime
             open[i].inflightBytes += Int(seg)
             open[i].scheduleBulk(now: sendTime)

@@ -200,6 +200,31 @@ struct MechanicsTests {
         }
     }
 
+    /// A bulk flow sends only in phases where its scale is > 0: it stops when its phase
+    /// ends and starts again when a later phase turns it back on. (It used to keep
+    /// sending to the end of the run once started, so `regime-switch`'s bulk transfer
+    /// ran on through the bursts phase and every later cycle.)
+    @Test func bulkFlowsStopWhenTheirPhaseEndsAndResumeWhenItReturns() throws {
+        let s = Scenario(
+            name: "bulk-phases", description: "test", durationS: 1,
+            traffic: [TrafficSource(name: "bulk", kind: .bulk(flows: 2, windowBytes: 131_072), size: .fixed(bytes: 1500)),
+                      TrafficSource(name: "udp", kind: .poisson(ratePps: 10_000), size: .fixed(bytes: 64))],
+            phases: [TrafficPhase(durationS: 0.3, rates: ["bulk": 1]), TrafficPhase(durationS: 0.3, rates: ["udp": 1]),
+                     TrafficPhase(durationS: 0.4, rates: ["bulk": 1])])
+        var t = try SimTarget(scenario: s, seed: 3)
+        var rates: [Double] = []
+        for _ in 0..<10 {
+            try t.advance(intervalNs: 100_000_000)
+            rates.append(Double(try t.sample().truth!.offeredPackets) / 0.1)
+        }
+        // Two window-limited 1500-byte flows on 10 Gb/s: ~80k pps. Intervals 4 and 5
+        // (0.4–0.6 s) lie wholly in the UDP-only phase, after the bulk flows' last
+        // in-flight window has drained; 8 and 9 in the bulk phase that follows.
+        #expect(rates[1] > 50_000, "bulk phase: \(rates)")
+        #expect(abs(rates[4] - 10_000) < 3_000 && abs(rates[5] - 10_000) < 3_000, "UDP-only phase: \(rates)")
+        #expect(rates[8] > 50_000 && rates[9] > 50_000, "bulk phase again: \(rates)")
+    }
+
     @Test func phasesChangeTheOfferedMix() throws {
         var t = try SimTarget(scenario: BuiltinScenarios.named("overload-spike")!, seed: 4)
         var rates: [Double] = []

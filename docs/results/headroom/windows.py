@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Where in a scenario could any policy beat its best static setting? (docs/results/headroom)
 
-Runs every setting of the bare-metal action space as a static policy on SCENARIO with the
+Runs every setting of the bare-metal action space as a static policy on SCENARIO (a built-in
+bare-metal scenario or a one-layer scenario file) with the
 same seeds (paired: identical traffic), recording each run (`coalesce simulate --record`),
 and splits the recorded rewards into windows of W control intervals of time. A row's
 reward is measured over the interval after its observation, [t_ns, t_ns + interval_ns]
@@ -19,7 +20,7 @@ same seeds, so biased upward), but unlike the per-interval oracle of `coalesce c
 
 With --per-interval it also prints every setting's reward in every interval.
 
-    COALESCE=.build/release/coalesce python3 docs/results/headroom/windows.py SCENARIO W [--seeds 1001,1002,1003] [--per-interval]
+    COALESCE=.build/release/coalesce python3 docs/results/headroom/windows.py SCENARIO|FILE.json W [--seeds 1001,1002,1003] [--per-interval]
 
 Why not `coalesce compare`: it runs the same static grid with the same seeds, but its
 JSON holds no per-step rewards and its oracle has no windows; this script needs both.
@@ -39,8 +40,8 @@ def lines(*args):
     return subprocess.run([B, *args], check=True, capture_output=True, text=True).stdout.splitlines()
 
 layers = {f[0]: f[1] for f in (l.split() for l in lines('scenarios')[2:]) if len(f) > 2}
-if layers.get(a.scenario) != '1':
-    sys.exit(f'windows.py: {a.scenario} is not a built-in bare-metal (one-layer) scenario')
+if not os.path.isfile(a.scenario) and layers.get(a.scenario) != '1':
+    sys.exit(f'windows.py: {a.scenario} is neither a scenario file nor a built-in bare-metal (one-layer) scenario')
 # The bare-metal action space, as `coalesce inspect` lists it for a shipped model of it.
 settings = []
 for line in lines('inspect', os.path.join(REPO, 'Models', 'bare-metal-latency.model')):
