@@ -189,11 +189,10 @@ struct SimEngine {
                     o.serializationNs = UInt64(Double(seg) * linkNsPerByte * Double(flows))  // fair share of the link
                     // Flows start staggered over the first 100 µs.
                     o.lastSend = UInt64(rng.nextUnit() * 100_000)
-                    o.paused = schedule.scale(i, at: 0) <= 0
                     o.scheduleBulk(now: o.lastSend)
-                    if o.paused { events.push(schedule.nextCheck(after: 0), .resume, Int32(i), Int32(f)) }
                     bulkIndex[i << 20 | f] = open.count
                     open.append(o)
+                    if schedule.scale(i, at: 0) <= 0 { pauseBulk(open.count - 1, at: 0) }
                 }
             case .requestResponse(let clients, let think, let service, let dist, let resp):
                 var c = ClosedSource(source: i, clients: clients, thinkMeanNs: think * 1000, serviceMeanNs: service * 1000,
@@ -322,15 +321,10 @@ struct SimEngine {
         case .bulk:
             let seg = open[i].segmentBytes
             let sendTime = t - dmaNs - wireNs - open[i].serializationNs
-            // A bulk flow sends only while its phase scale is > 0 (docs/scenarios.md): at a
-            // phase where it is 0 the sender stops, and resumes at the first phase boundary
-            // where it is > 0 again (`resume`). What it already sent stays in flight and is
-            // acknowledged as usual.
+            // A bulk flow sends only while its phase scale is > 0 (docs/scenarios.md). What it
+            // already sent stays in flight and is acknowledged as usual.
             if schedule.scale(open[i].source, at: sendTime) <= 0 {
-                open[i].paused = true
-                open[i].nextTime = .max
-                let next = schedule.nextCheck(after: sendTime)
-                if next != .max { events.push(max(next, now), .resume, Int32(open[i].source), Int32(open[i].flow)) }
+                pauseBulk(i, at: sendTime)
                 return
             }
             open[i].lastSend = sendTime
@@ -374,12 +368,22 @@ struct SimEngine {
                 open[idx].scheduleBulk(now: now)
                 refreshOpenNext()
             } else {
-                let next = schedule.nextCheck(after: now)
-                if next != .max { events.push(next, .resume, Int32(source), Int32(client)) }
+                pauseBulk(idx, at: now)
             }
             return
         }
         if sourceIsClosed[source] { scheduleRequest(source: source, client: client, sendAt: now) }
+    }
+
+    /// Stops bulk flow `open[idx]`, whose phase scale is 0 at `t`, and schedules the
+    /// `resume` that looks again at the next phase boundary (none when the scale stays
+    /// 0 to the end). The one place a bulk flow pauses: at the start, at a send, and at
+    /// a boundary where it is still off.
+    mutating func pauseBulk(_ idx: Int, at t: UInt64) {
+        open[idx].paused = true
+        open[idx].nextTime = .max
+        let next = schedule.nextCheck(after: t)
+        if next != .max { events.push(max(next, now), .resume, Int32(open[idx].source), Int32(open[idx].flow)) }
     }
 
     /// Schedules client `client`'s next request: sent at `sendAt` (after its think
