@@ -9,6 +9,10 @@
 #   3. the window-oracle headroom (docs/results/headroom/windows.py, 2 s windows).
 #
 #   docs/results/unseen-regimes/run.sh [OUT]     (default OUT: .build-unseen-regimes)
+#
+# Steps 1 and 2 are what Tools/rebuild-models does for the ensemble card's "tuned" table;
+# they are written out here rather than shared so that this record of a pre-declared
+# experiment keeps doing what it did when it ran, whatever the rebuild script becomes.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 B=${COALESCE:-.build/release/coalesce}
